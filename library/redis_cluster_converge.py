@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: redisible contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: redis_cluster_converge
+short_description: Converge a live Redis Cluster to a number of shards and replicas per shard
+description:
+  - Given every Redis pod of a cluster (address, shard index, ordinal in the shard's
+    StatefulSet, Kubernetes node), brings the live cluster to the desired shape.
+  - Creates a new cluster (meet, even slot ranges, replicas), adds shards (moves slots and their
+    keys into the new masters), removes shards (drains every slot and key, then forgets and
+    resets the drained nodes), changes replicas per shard, repairs slots a crash left
+    MIGRATING/IMPORTING, covers uncovered slots, forgets nodes that are gone, and re-meets nodes
+    whose addresses all changed.
+  - Pods at a shard index >= O(shards) or an ordinal > O(replicas_per_shard) are leaving; once
+    this module returns they own nothing and have left the cluster, so their StatefulSets may
+    shrink.
+  - Works with Redis 5.0, 6.x and 7.x using C(requirepass)/C(masterauth) only.
+  - Observation is read-only; a converge with nothing to do sends no write command.
+version_added: "0.1.0"
+author: redisible contributors
+options:
+  pods:
+    description: Every Redis pod of the cluster, kept and leaving.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Pod name, used in messages and the topology.
+        type: str
+        required: true
+      host:
+        description: IP address the operator and the other pods reach the pod at.
+        type: str
+        required: true
+      port:
+        description: Redis port.
+        type: int
+        default: 6379
+      shard:
+        description: Shard index (the StatefulSet the pod belongs to).
+        type: int
+        required: true
+      ordinal:
+        description: Ordinal of the pod in its StatefulSet.
+        type: int
+        required: true
+      node_name:
+        description: Kubernetes node the pod runs on, for placement decisions and warnings.
+        type: str
+  shards:
+    description: Desired number of shards (masters).
+    type: int
+    required: true
+  replicas_per_shard:
+    description: Desired number of replicas of each master.
+    type: int
+    required: true
+  password:
+    description: The cluster password (requirepass and masterauth).
+    type: str
+  timeout:
+    description: Seconds the whole converge may take before it fails with the reason it waited.
+    type: int
+    default: 600
+  migration:
+    description: Tuning of slot migration.
+    type: dict
+    default: {}
+    suboptions:
+      key_batch:
+        description: Keys per MIGRATE call.
+        type: int
+        default: 1000
+      window_keys:
+        description: Keys moved per pipelined window; bounds how long a source is blocked.
+        type: int
+        default: 5000
+      window_slots:
+        description: Slots per pipelined window at most.
+        type: int
+        default: 256
+      migrate_timeout_ms:
+        description: MIGRATE timeout in milliseconds (raise it for very large keys).
+        type: int
+        default: 60000
+      parallel:
+        description: Source/target pairs migrated at the same time.
+        type: int
+        default: 4
+notes:
+  - Supports check mode, which returns the actions the converge would take.
+requirements:
+  - redis (redis-py) >= 4.0
+"""
+
+EXAMPLES = r"""
+- name: Converge a 3-shard cluster with one replica per shard
+  redis_cluster_converge:
+    pods:
+      - {name: demo-shard-0-0, host: 10.88.0.11, shard: 0, ordinal: 0, node_name: node-a}
+      - {name: demo-shard-0-1, host: 10.88.0.12, shard: 0, ordinal: 1, node_name: node-b}
+      - {name: demo-shard-1-0, host: 10.88.0.13, shard: 1, ordinal: 0, node_name: node-b}
+      - {name: demo-shard-1-1, host: 10.88.0.14, shard: 1, ordinal: 1, node_name: node-c}
+      - {name: demo-shard-2-0, host: 10.88.0.15, shard: 2, ordinal: 0, node_name: node-c}
+      - {name: demo-shard-2-1, host: 10.88.0.16, shard: 2, ordinal: 1, node_name: node-a}
+    shards: 3
+    replicas_per_shard: 1
+    password: "{{ redis_password }}"
+  no_log: true
+  register: converge
+"""
+
+RETURN = r"""
+actions:
+  description: What was done (or, in check mode, what would be done), in order.
+  returned: always
+  type: list
+  elements: str
+topology:
+  description: Per shard the master (pod, ip, node id, slot ranges, keys) and its replicas.
+  returned: always
+  type: list
+  elements: dict
+slots_moved:
+  description: Slots that changed owner with their keys.
+  returned: always
+  type: int
+keys_moved:
+  description: Keys migrated.
+  returned: always
+  type: int
+placement_conflicts:
+  description: Replicas that share a Kubernetes node with their master.
+  returned: always
+  type: list
+  elements: str
+cluster_ok:
+  description: Whether every kept pod reports cluster_state:ok.
+  returned: always
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.redisible_redis import HAS_REDIS, REDIS_IMPORT_ERROR
+
+try:
+    from ansible.module_utils.redisible_cluster_converge import ConvergeError, converge
+except ImportError:  # redis-py missing: reported below with a clear message
+    converge = None
+
+POD_SPEC = dict(
+    name=dict(type="str", required=True),
+    host=dict(type="str", required=True),
+    port=dict(type="int", default=6379),
+    shard=dict(type="int", required=True),
+    ordinal=dict(type="int", required=True),
+    node_name=dict(type="str"),
+)
+
+MIGRATION_SPEC = dict(
+    key_batch=dict(type="int", default=1000),
+    window_keys=dict(type="int", default=5000),
+    window_slots=dict(type="int", default=256),
+    migrate_timeout_ms=dict(type="int", default=60000),
+    parallel=dict(type="int", default=4),
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            pods=dict(type="list", elements="dict", required=True, options=POD_SPEC),
+            shards=dict(type="int", required=True),
+            replicas_per_shard=dict(type="int", required=True),
+            password=dict(type="str", no_log=True),
+            timeout=dict(type="int", default=600),
+            migration=dict(type="dict", default={}, options=MIGRATION_SPEC),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_REDIS or converge is None:
+        module.fail_json(msg="the Python package 'redis' is required: %s" % REDIS_IMPORT_ERROR)
+    params = module.params
+    try:
+        result = converge(
+            params["pods"], params["shards"], params["replicas_per_shard"],
+            password=params["password"], check_mode=module.check_mode,
+            timeout=params["timeout"], migration=params["migration"])
+    except ConvergeError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

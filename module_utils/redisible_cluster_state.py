@@ -1,0 +1,643 @@
+# -*- coding: utf-8 -*-
+# Copyright: redisible contributors
+# Apache License 2.0 (see LICENSE)
+"""Parsed Redis Cluster state and the pure decisions taken over it.
+
+Nothing in this file does I/O: every function takes parsed state (``CLUSTER NODES`` text, pod
+descriptions, observed facts) and returns data. The converge executor
+(``redisible_cluster_converge``) observes, asks :func:`plan_converge` what to do, does one phase
+of it and observes again. Check mode prints the same plan without executing it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+SLOT_COUNT = 16384
+
+
+class ClusterStateError(Exception):
+    """A state the operator must not guess its way out of; the message is for humans."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------------------------
+
+
+class NodeLine(object):
+    """One line of ``CLUSTER NODES`` as seen by the node that printed it."""
+
+    __slots__ = ("node_id", "host", "port", "cport", "flags", "master_id", "config_epoch",
+                 "link_state", "slots", "migrating", "importing")
+
+    def __init__(self, node_id, host, port, cport, flags, master_id, config_epoch, link_state,
+                 slots, migrating, importing):
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.cport = cport
+        self.flags = flags
+        self.master_id = master_id
+        self.config_epoch = config_epoch
+        self.link_state = link_state
+        self.slots = slots
+        self.migrating = migrating
+        self.importing = importing
+
+    @property
+    def address(self):
+        return "%s:%d" % (self.host, self.port)
+
+    @property
+    def is_master(self):
+        return "master" in self.flags
+
+    @property
+    def is_replica(self):
+        return "slave" in self.flags
+
+    @property
+    def is_myself(self):
+        return "myself" in self.flags
+
+    @property
+    def is_failing(self):
+        return bool(self.flags & {"fail", "fail?", "handshake", "noaddr"})
+
+    def __repr__(self):
+        return "NodeLine(%s %s %s)" % (self.node_id[:8], self.address, ",".join(sorted(self.flags)))
+
+
+def parse_cluster_nodes(text):
+    """Parse ``CLUSTER NODES`` output (Redis 5.0 to 7.x) into ``{node_id: NodeLine}``.
+
+    Address forms: ``ip:port@cport`` (5.0+), ``ip:port@cport,hostname`` (7.0+), ``:0@0`` for a
+    node without address. Slot forms: ``N``, ``N-M``, ``[N->-id]`` (migrating), ``[N-<-id]``
+    (importing).
+    """
+    nodes = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        fields = line.split(" ")
+        if len(fields) < 8:
+            raise ClusterStateError("unparseable CLUSTER NODES line: %r" % line)
+        node_id, addr, flags, master, _ping, _pong, epoch, link = fields[:8]
+        addr = addr.split(",", 1)[0]
+        hostport, _, cport = addr.partition("@")
+        host, _, port = hostport.rpartition(":")
+        slots, migrating, importing = set(), {}, {}
+        for item in fields[8:]:
+            if item.startswith("["):
+                body = item[1:-1]
+                if "->-" in body:
+                    slot, other = body.split("->-")
+                    migrating[int(slot)] = other
+                elif "-<-" in body:
+                    slot, other = body.split("-<-")
+                    importing[int(slot)] = other
+                continue
+            if "-" in item:
+                first, last = item.split("-")
+                slots.update(range(int(first), int(last) + 1))
+            else:
+                slots.add(int(item))
+        nodes[node_id] = NodeLine(
+            node_id=node_id, host=host, port=int(port or 0), cport=int(cport or 0),
+            flags=frozenset(flags.split(",")), master_id=None if master == "-" else master,
+            config_epoch=int(epoch), link_state=link, slots=frozenset(slots),
+            migrating=migrating, importing=importing)
+    return nodes
+
+
+def parse_info(text):
+    """Parse ``INFO`` output into a flat dict of strings."""
+    result = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        key, _, value = line.partition(":")
+        result[key.strip()] = value.strip()
+    return result
+
+
+def slot_ranges(slots):
+    """``{0,1,2,5}`` -> ``[[0, 2], [5, 5]]`` (sorted, inclusive)."""
+    ranges = []
+    for slot in sorted(slots):
+        if ranges and ranges[-1][1] == slot - 1:
+            ranges[-1][1] = slot
+        else:
+            ranges.append([slot, slot])
+    return ranges
+
+
+def format_slot_ranges(slots):
+    return ",".join("%d" % a if a == b else "%d-%d" % (a, b) for a, b in slot_ranges(slots))
+
+
+# ---------------------------------------------------------------------------------------------
+# Desired shape and observed state
+# ---------------------------------------------------------------------------------------------
+
+
+class Pod(object):
+    """A Redis pod the operator manages: where it answers and which shard slot it fills."""
+
+    __slots__ = ("name", "host", "port", "shard", "ordinal", "node_name")
+
+    def __init__(self, name, host, port, shard, ordinal, node_name=None):
+        self.name = name
+        self.host = host
+        self.port = int(port)
+        self.shard = int(shard)
+        self.ordinal = int(ordinal)
+        self.node_name = node_name
+
+    @property
+    def address(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def __repr__(self):
+        return "Pod(%s %s)" % (self.name, self.address)
+
+
+class PodState(object):
+    """What one pod said about itself and the cluster."""
+
+    def __init__(self, pod, nodes=None, cluster_info=None, replication=None, dbsize=0,
+                 error=None):
+        self.pod = pod
+        self.error = error
+        self.nodes = nodes or {}
+        self.cluster_info = cluster_info or {}
+        self.replication = replication or {}
+        self.dbsize = dbsize
+        self.myself = None
+        for line in self.nodes.values():
+            if line.is_myself:
+                self.myself = line
+        if self.myself is None and error is None:
+            self.error = "CLUSTER NODES has no 'myself' line (is cluster-enabled set?)"
+
+    @property
+    def reachable(self):
+        return self.error is None
+
+    @property
+    def node_id(self):
+        return self.myself.node_id if self.myself else None
+
+    @property
+    def cluster_ok(self):
+        return self.cluster_info.get("cluster_state") == "ok"
+
+    @property
+    def knows_only_itself(self):
+        return len(self.nodes) == 1
+
+    def sees(self, other):
+        """True when this pod knows ``other`` (a PodState) at its real address, connected."""
+        line = self.nodes.get(other.node_id)
+        return (line is not None and line.host == other.pod.host and line.port == other.pod.port
+                and not line.flags & {"handshake", "noaddr", "fail", "fail?"}
+                and (line.is_myself or line.link_state == "connected"))
+
+
+class DesiredShape(object):
+    __slots__ = ("shards", "replicas_per_shard")
+
+    def __init__(self, shards, replicas_per_shard):
+        if shards < 1:
+            raise ClusterStateError("a cluster needs at least one shard, got %d" % shards)
+        if replicas_per_shard < 0:
+            raise ClusterStateError("replicas per shard cannot be negative")
+        self.shards = shards
+        self.replicas_per_shard = replicas_per_shard
+
+    def keeps(self, pod):
+        return pod.shard < self.shards and pod.ordinal <= self.replicas_per_shard
+
+
+# ---------------------------------------------------------------------------------------------
+# Slot arithmetic
+# ---------------------------------------------------------------------------------------------
+
+
+def slot_targets(master_ids):
+    """Even slot counts for masters in shard order; the first ones take the remainder."""
+    count = len(master_ids)
+    base, extra = divmod(SLOT_COUNT, count)
+    return {mid: base + (1 if index < extra else 0) for index, mid in enumerate(master_ids)}
+
+
+def plan_slot_moves(owners, kept_masters, leaving_masters=()):
+    """Moves that make ``kept_masters`` (shard order) own an even share of the owned slots.
+
+    ``owners`` maps slot -> master id for every covered slot. Every slot of a leaving master
+    moves; a kept master above its target gives away its highest slots. Destinations are filled
+    in shard order, so each receives contiguous runs. Returns ``[(slot, src, dst), ...]`` with
+    moves of one (src, dst) pair adjacent.
+    """
+    targets = slot_targets(kept_masters)
+    by_owner = {}
+    for slot, owner in owners.items():
+        by_owner.setdefault(owner, []).append(slot)
+    giving = []
+    for owner in list(leaving_masters) + [m for m in kept_masters]:
+        slots = sorted(by_owner.get(owner, []))
+        keep = 0 if owner in leaving_masters else targets.get(owner, 0)
+        if len(slots) > keep:
+            giving.append((owner, slots[keep:]))
+    deficits = [(m, targets[m] - len(by_owner.get(m, []))) for m in kept_masters]
+    deficits = [(m, d) for m, d in deficits if d > 0]
+    moves = []
+    dst_index = 0
+    for src, slots in giving:
+        for slot in slots:
+            while dst_index < len(deficits) and deficits[dst_index][1] == 0:
+                dst_index += 1
+            if dst_index == len(deficits):
+                raise ClusterStateError("slot plan overflow: more slots to give than to take")
+            dst, need = deficits[dst_index]
+            moves.append((slot, src, dst))
+            deficits[dst_index] = (dst, need - 1)
+    return moves
+
+
+def plan_slot_cover(uncovered, kept_masters, owned_counts, key_holders=None):
+    """Assign uncovered slots: to the master holding keys of the slot, else fill deficits.
+
+    ``owned_counts`` maps master -> slots it owns now. Without keys anywhere the slots fill the
+    masters below their target in shard order (a new cluster gets contiguous even ranges).
+    Returns ``{master_id: [slots]}``.
+    """
+    key_holders = key_holders or {}
+    targets = slot_targets(kept_masters)
+    counts = dict((m, owned_counts.get(m, 0)) for m in kept_masters)
+    assignment = {}
+    rest = []
+    for slot in sorted(uncovered):
+        holders = key_holders.get(slot) or []
+        if holders:
+            owner = sorted(holders)[0]
+            assignment.setdefault(owner, []).append(slot)
+            counts[owner] = counts.get(owner, 0) + 1
+        else:
+            rest.append(slot)
+    for slot in rest:
+        below = [m for m in kept_masters if counts[m] < targets[m]]
+        owner = below[0] if below else min(kept_masters, key=lambda m: counts[m])
+        assignment.setdefault(owner, []).append(slot)
+        counts[owner] += 1
+    return assignment
+
+
+# ---------------------------------------------------------------------------------------------
+# The converge plan
+# ---------------------------------------------------------------------------------------------
+
+PHASES = ("meet", "forget_ghosts", "replicate", "failover", "repair_slots", "cover_slots",
+          "move_slots", "remove_nodes")
+
+
+class SlotRepair(object):
+    """An open slot (MIGRATING/IMPORTING left by a crash) and how to close it.
+
+    ``target`` is None when no node but the owner holds keys: the slot is just marked stable.
+    Otherwise every key moves from ``owner`` to ``target`` (owner's copy wins) and the target
+    becomes the owner: keys that already reached the target stay where clients find them.
+    """
+
+    __slots__ = ("slot", "owner", "target", "open_on")
+
+    def __init__(self, slot, owner, target, open_on):
+        self.slot = slot
+        self.owner = owner
+        self.target = target
+        self.open_on = open_on
+
+    def describe(self):
+        if self.target is None:
+            return "slot %d: clear open state on %s" % (self.slot, ",".join(
+                n[:8] for n in self.open_on))
+        return "slot %d: finish migration %s -> %s" % (self.slot, (self.owner or "-")[:8],
+                                                      self.target[:8])
+
+
+class ConvergePlan(object):
+    """Everything one converge would do, phase by phase, from one observation."""
+
+    def __init__(self):
+        self.meets = []            # (from PodState, to PodState)
+        self.set_epochs = []       # (PodState, epoch) for fresh nodes of a new cluster
+        self.forgets = []          # (PodState on which, node id)
+        self.replicates = []       # (PodState, master node id)
+        self.failovers = []        # PodState of the replica to promote
+        self.repairs = []          # SlotRepair
+        self.cover = {}            # master id -> [slots]
+        self.moves = []            # (slot, src, dst)
+        self.removals = []         # PodState leaving the cluster
+        self.shard_masters = {}    # shard index -> PodState
+        self.placement_conflicts = []
+        self.notes = []
+
+    def phase_pending(self, phase):
+        return bool({
+            "meet": self.meets or self.set_epochs,
+            "forget_ghosts": self.forgets,
+            "replicate": self.replicates,
+            "failover": self.failovers,
+            "repair_slots": self.repairs,
+            "cover_slots": self.cover,
+            "move_slots": self.moves,
+            "remove_nodes": self.removals,
+        }[phase])
+
+    @property
+    def empty(self):
+        return not any(self.phase_pending(p) for p in PHASES)
+
+    def first_pending_phase(self):
+        for phase in PHASES:
+            if self.phase_pending(phase):
+                return phase
+        return None
+
+    def summary(self):
+        """Human-readable list of what would change, for check mode and logs."""
+        out = []
+        for src, dst in self.meets:
+            out.append("meet: %s -> %s (%s)" % (src.pod.name, dst.pod.name, dst.pod.address))
+        for state, epoch in self.set_epochs:
+            out.append("set config epoch %d on %s" % (epoch, state.pod.name))
+        for state, node_id in self.forgets:
+            out.append("forget %s on %s" % (node_id[:8], state.pod.name))
+        for state, master in self.replicates:
+            out.append("replicate: %s follows %s" % (state.pod.name, self._name_of(master)))
+        for state in self.failovers:
+            out.append("failover: promote %s" % state.pod.name)
+        for repair in self.repairs:
+            out.append("repair " + repair.describe())
+        for master, slots in sorted(self.cover.items()):
+            out.append("assign %d slots (%s) to %s" % (len(slots), format_slot_ranges(slots),
+                                                      self._name_of(master)))
+        pairs = {}
+        for _slot, src, dst in self.moves:
+            pairs[(src, dst)] = pairs.get((src, dst), 0) + 1
+        for (src, dst), count in pairs.items():
+            out.append("move %d slots with their keys: %s -> %s" % (
+                count, self._name_of(src), self._name_of(dst)))
+        for state in self.removals:
+            out.append("remove %s (%s) from the cluster" % (state.pod.name, state.node_id[:8]))
+        return out
+
+    def _name_of(self, node_id):
+        for state in self._states:
+            if state.node_id == node_id:
+                return state.pod.name
+        return node_id[:8]
+
+    _states = ()
+
+
+def _member_states(states, desired):
+    """Pods that take part: every kept pod, and each leaving pod still joined to the cluster
+    (it owns slots, or it and a kept pod know each other)."""
+    kept = [s for s in states if desired.keeps(s.pod)]
+    kept_ids = set(s.node_id for s in kept)
+    members = list(kept)
+    for state in states:
+        if desired.keeps(state.pod):
+            continue
+        if (state.myself.slots or set(state.nodes) & kept_ids
+                or any(state.node_id in k.nodes for k in kept)):
+            members.append(state)
+    return members
+
+
+def _plan_meets(members):
+    """Anchor first: the best-connected pod meets whoever it does not see at the right address,
+    and whoever it sees but who does not see it meets it back (a MEET handshake also corrects
+    the receiver's view of the sender). Once the anchor and everybody agree, any pair still
+    wrong (gossip did not fix it) meets directly."""
+    if len(members) < 2:
+        return []
+    anchor = max(members, key=lambda s: (sum(1 for o in members if s.sees(o)),
+                                         len(s.myself.slots), -s.pod.shard, -s.pod.ordinal))
+    meets = []
+    for other in members:
+        if other is anchor:
+            continue
+        if not anchor.sees(other):
+            meets.append((anchor, other))
+        elif not other.sees(anchor):
+            meets.append((other, anchor))
+    if meets:
+        return meets
+    return [(state, other) for state in members for other in members
+            if other is not state and not state.sees(other)]
+
+
+def _choose_shard_master(shard, shard_states, taken_nodes):
+    """The pod that masters a shard: the one already serving its slots; otherwise an empty
+    master its shard-mates already follow; otherwise the lowest ordinal on a Kubernetes node
+    that hosts no other shard's master (so a node failure costs as few masters as possible)."""
+    with_slots = [s for s in shard_states if s.myself.is_master and s.myself.slots]
+    if len(with_slots) > 1:
+        raise ClusterStateError(
+            "shard %d has %d masters serving slots (%s); refusing to guess which data is right"
+            % (shard, len(with_slots), ", ".join(s.pod.name for s in with_slots)))
+    if with_slots:
+        return with_slots[0]
+    followed = {}
+    for state in shard_states:
+        if state.myself.is_replica and state.myself.master_id:
+            followed[state.myself.master_id] = followed.get(state.myself.master_id, 0) + 1
+    masters = [s for s in shard_states if s.myself.is_master and followed.get(s.node_id)]
+    if masters:
+        return max(masters, key=lambda s: followed[s.node_id])
+    ordered = sorted(shard_states, key=lambda s: s.pod.ordinal)
+    for state in ordered:
+        if state.pod.node_name is None or state.pod.node_name not in taken_nodes:
+            return state
+    return ordered[0]
+
+
+def observed_owners(members):
+    """slot -> owner id, from each master's own claim (the authority for its slots)."""
+    owners = {}
+    for state in members:
+        if state.myself.is_master:
+            for slot in state.myself.slots:
+                owners[slot] = state.node_id
+    return owners
+
+
+def plan_converge(states, desired, slot_keys=None):
+    """Decide everything a converge does, from one observation of every pod.
+
+    ``states``: a PodState for every pod (kept and leaving); all must be reachable.
+    ``slot_keys``: ``{slot: {node_id: key count}}`` for open and uncovered slots (the executor
+    observes these only when such slots exist).
+    """
+    plan = ConvergePlan()
+    plan._states = states
+    unreachable = [s for s in states if not s.reachable]
+    if unreachable:
+        raise ClusterStateError("pods not reachable: " + "; ".join(
+            "%s (%s): %s" % (s.pod.name, s.pod.address, s.error) for s in unreachable))
+    ids = {}
+    for state in states:
+        if state.node_id in ids:
+            raise ClusterStateError("pods %s and %s report the same node id %s" % (
+                ids[state.node_id].pod.name, state.pod.name, state.node_id))
+        ids[state.node_id] = state
+    for index in range(desired.shards):
+        if not any(s.pod.shard == index and desired.keeps(s.pod) for s in states):
+            raise ClusterStateError("shard %d has no pod yet" % index)
+
+    members = _member_states(states, desired)
+    member_ids = set(s.node_id for s in members)
+    kept = [s for s in members if desired.keeps(s.pod)]
+    leaving = [s for s in members if not desired.keeps(s.pod)]
+
+    # A brand-new cluster: distinct config epochs before the first meet avoid collisions.
+    if all(s.knows_only_itself and not s.myself.slots for s in members) and len(members) > 1:
+        plan.set_epochs = [(s, i + 1) for i, s in enumerate(
+            sorted(members, key=lambda s: (s.pod.shard, s.pod.ordinal)))
+            if s.myself.config_epoch == 0]
+    plan.meets = _plan_meets(members)
+
+    # Nodes that no pod is: gone for good (a lost volume gives a pod a new id).
+    for state in members:
+        for node_id, line in state.nodes.items():
+            if node_id in member_ids or node_id in ids:
+                continue
+            if line.slots and not line.is_failing:
+                raise ClusterStateError(
+                    "node %s at %s serves slots %s but is none of this cluster's pods; "
+                    "refusing to forget a live node" % (node_id, line.address,
+                                                        format_slot_ranges(line.slots)))
+            if state.myself.master_id == node_id:
+                continue  # following a ghost: replicate moves it first, then forget
+            plan.forgets.append((state, node_id))
+
+    # Who masters each kept shard, and who follows whom.
+    taken_nodes = set()
+    for shard in range(desired.shards):
+        shard_states = [s for s in members if s.pod.shard == shard]
+        master = _choose_shard_master(shard, shard_states, taken_nodes)
+        plan.shard_masters[shard] = master
+        if master.pod.node_name:
+            taken_nodes.add(master.pod.node_name)
+        for state in shard_states:
+            if state is master:
+                continue
+            if state.myself.is_master and state.dbsize and not state.myself.slots:
+                raise ClusterStateError(
+                    "%s is a master with %d keys but no slots; it cannot follow %s without "
+                    "discarding them: move or flush them by hand" % (
+                        state.pod.name, state.dbsize, master.pod.name))
+            if state.myself.master_id != master.node_id or not state.myself.is_replica:
+                plan.replicates.append((state, master.node_id))
+            elif state.pod.node_name and state.pod.node_name == master.pod.node_name:
+                plan.placement_conflicts.append(
+                    "%s and its master %s share Kubernetes node %s" % (
+                        state.pod.name, master.pod.name, state.pod.node_name))
+        if not desired.keeps(master.pod):
+            # The master sits on an ordinal that goes away: hand over to a synced kept replica.
+            ready = [s for s in shard_states if desired.keeps(s.pod) and s.myself.is_replica
+                     and s.myself.master_id == master.node_id
+                     and s.replication.get("master_link_status") == "up"]
+            if ready:
+                plan.failovers.append(sorted(ready, key=lambda s: s.pod.ordinal)[0])
+            else:
+                plan.notes.append("shard %d: waiting for a replica of %s to sync before the "
+                                  "failover" % (shard, master.pod.name))
+
+    kept_masters = [plan.shard_masters[i].node_id for i in range(desired.shards)]
+    leaving_masters = [s.node_id for s in leaving
+                       if s.myself.is_master and s.myself.slots and s.pod.shard >= desired.shards]
+
+    # Open slots left by a crash, then uncovered slots.
+    owners = observed_owners(members)
+    slot_keys = slot_keys or {}
+    open_slots = {}
+    for state in members:
+        for slot in list(state.myself.migrating) + list(state.myself.importing):
+            open_slots.setdefault(slot, set()).add(state.node_id)
+    for slot in sorted(open_slots):
+        owner = owners.get(slot)
+        holders = [n for n, c in sorted((slot_keys.get(slot) or {}).items())
+                   if c and n != owner and n in member_ids and ids[n].myself.is_master]
+        importing = [s.node_id for s in members if slot in s.myself.importing
+                     and s.myself.is_master and s.node_id != owner]
+        target = None
+        if holders:
+            preferred = [h for h in holders if h in importing]
+            target = (preferred or holders)[0]
+        if owner is None:
+            # Nobody owns it: cover_slots gives it to the holder; just clear the open state.
+            target = None
+        plan.repairs.append(SlotRepair(slot, owner, target, sorted(open_slots[slot])))
+
+    uncovered = set(range(SLOT_COUNT)) - set(owners)
+    if uncovered:
+        counts = {}
+        for owner in owners.values():
+            counts[owner] = counts.get(owner, 0) + 1
+        holders = {}
+        for slot in uncovered:
+            found = [n for n, c in (slot_keys.get(slot) or {}).items() if c and n in member_ids]
+            if found:
+                holders[slot] = found
+        plan.cover = plan_slot_cover(uncovered, kept_masters, counts, holders)
+
+    # Rebalance over what the cluster will own once repaired and covered.
+    future = dict(owners)
+    for repair in plan.repairs:
+        if repair.target:
+            future[repair.slot] = repair.target
+    for master, slots in plan.cover.items():
+        for slot in slots:
+            future[slot] = master
+    plan.moves = plan_slot_moves(future, kept_masters, leaving_masters)
+
+    # Leaving pods go once they own nothing and nobody kept follows them.
+    for state in leaving:
+        if state.myself.slots and state.myself.is_master:
+            continue
+        if any(k.myself.master_id == state.node_id for k in kept):
+            continue
+        plan.removals.append(state)
+    return plan
+
+
+def topology(states, desired=None):
+    """The user-facing topology: per shard its master, replicas, slots and keys."""
+    shards = {}
+    for state in states:
+        if not state.reachable or state.myself is None:
+            continue
+        entry = shards.setdefault(state.pod.shard, {"shard": state.pod.shard, "master": None,
+                                                    "replicas": []})
+        me = state.myself
+        member = {"pod": state.pod.name, "ip": state.pod.host, "port": state.pod.port,
+                  "nodeId": state.node_id, "node": state.pod.node_name, "keys": state.dbsize}
+        if me.is_master and (me.slots or entry["master"] is None):
+            if entry["master"] is not None:
+                entry["replicas"].append(entry["master"])
+            member["slots"] = format_slot_ranges(me.slots)
+            member["slotCount"] = len(me.slots)
+            entry["master"] = member
+        else:
+            member["masterId"] = me.master_id
+            member["linkStatus"] = state.replication.get("master_link_status")
+            entry["replicas"].append(member)
+    result = [shards[k] for k in sorted(shards)]
+    for entry in result:
+        entry["replicas"].sort(key=lambda m: m["pod"])
+    return result

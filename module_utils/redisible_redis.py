@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: redisible contributors
+# Apache License 2.0 (see LICENSE)
+"""Connections to single Redis pods (the I/O edge shared by every module).
+
+Replies come back raw (bytes): keys are binary-safe, and text replies are parsed by the pure
+functions in ``redisible_cluster_state``. Works with Redis 5.0 (AUTH <password>) to 7.x.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+try:
+    import redis
+    HAS_REDIS = True
+    REDIS_IMPORT_ERROR = None
+except ImportError as exc:  # reported by the module, not raised at import
+    redis = None
+    HAS_REDIS = False
+    REDIS_IMPORT_ERROR = exc
+
+
+class RedisUnavailable(Exception):
+    pass
+
+
+class Node(object):
+    """One Redis server at host:port, with raw replies and no client-side parsing."""
+
+    def __init__(self, host, port, password=None, timeout=10.0, connect_timeout=5.0):
+        if not HAS_REDIS:
+            raise RedisUnavailable("the Python package 'redis' is required: %s" % REDIS_IMPORT_ERROR)
+        self.host = host
+        self.port = int(port)
+        self.client = redis.Redis(
+            host=host, port=self.port, password=password or None, socket_timeout=timeout,
+            socket_connect_timeout=connect_timeout, decode_responses=False,
+            retry_on_timeout=False)
+        # Raw replies everywhere: our parsers read them, and MIGRATE keys stay bytes.
+        self.client.response_callbacks = {}
+
+    @property
+    def address(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def call(self, *args):
+        return self.client.execute_command(*args)
+
+    def text(self, *args):
+        reply = self.call(*args)
+        return reply.decode() if isinstance(reply, bytes) else reply
+
+    def pipeline(self):
+        return self.client.pipeline(transaction=False)
+
+    def close(self):
+        try:
+            self.client.close()
+        except Exception:  # closing is best effort
+            pass
+
+
+def error_text(exc):
+    """A one-line reason for a Redis error, with the password never in it."""
+    return "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
