@@ -113,6 +113,9 @@ class ClusterConverger(object):
         states, plan = self.plan()
         while True:
             phase = plan.first_pending_phase()
+            if phase is not None and time.time() > self._deadline:
+                raise ConvergeError("timed out after %ds; still to do: %s" % (
+                    self.timeout, "; ".join(plan.summary()[:5])))
             if phase is None:
                 if not plan.notes:
                     break
@@ -346,5 +349,10 @@ def converge(pods, shards, replicas_per_shard, password=None, check_mode=False, 
         return converger.check() if check_mode else converger.run()
     except ClusterStateError as exc:
         raise ConvergeError(str(exc))
+    except ConvergeError:
+        raise
+    except Exception as exc:  # a pod went away mid-phase: a reason, never a traceback
+        raise ConvergeError("converge interrupted: %s (the next converge resumes)" % (
+            error_text(exc)))
     finally:
         converger.close()

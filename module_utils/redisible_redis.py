@@ -35,8 +35,7 @@ class Node(object):
         self.port = int(port)
         self.client = redis.Redis(
             host=host, port=self.port, password=password or None, socket_timeout=timeout,
-            socket_connect_timeout=connect_timeout, decode_responses=False,
-            retry_on_timeout=False)
+            socket_connect_timeout=connect_timeout, decode_responses=False)
         # Raw replies everywhere: our parsers read them, and MIGRATE keys stay bytes.
         self.client.response_callbacks = {}
 

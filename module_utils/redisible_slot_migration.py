@@ -116,6 +116,16 @@ class SlotMover(object):
     # -- one pair -------------------------------------------------------------------------------
 
     def _move_pair(self, src_id, dst_id, slots):
+        try:
+            self._move_pair_unsafe(src_id, dst_id, slots)
+        except MigrationError:
+            raise
+        except Exception as exc:  # a peer went away mid-move: say which, keep the slot open
+            raise MigrationError("%s -> %s: %s: %s" % (
+                "%s:%s" % self.addresses[src_id], "%s:%s" % self.addresses[dst_id],
+                type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""))
+
+    def _move_pair_unsafe(self, src_id, dst_id, slots):
         src, dst = self.nodes[src_id], self.nodes[dst_id]
         others = [n for nid, n in self.nodes.items() if nid not in (src_id, dst_id)]
         for start in range(0, len(slots), self.window_slots * 4):

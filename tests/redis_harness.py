@@ -107,6 +107,8 @@ class RedisProcess(object):
             lines += ["requirepass %s" % self.password, "masterauth %s" % self.password]
         if self.cluster:
             lines += cluster_config(self.version, self.node_timeout)
+            # As the pods do with their pod IP: peers must not guess it from the socket.
+            lines.append("cluster-announce-ip %s" % self.host)
         lines += self.extra
         path = os.path.join(self.workdir, "redis.conf")
         with open(path, "w") as handle:
