@@ -122,7 +122,10 @@ class ClusterConverger(object):
                 self._sleep_or_fail("; ".join(plan.notes))
                 states, plan = self.plan()
                 continue
-            if phase in ("repair_slots", "move_slots", "cover_slots"):
+            # Not before repair_slots: a node still IMPORTING from a master that failed over
+            # ignores the new owner's claim on that slot (Redis leaves importing slots to the
+            # operator), so agreement only comes back once the repair has closed the slot.
+            if phase in ("move_slots", "cover_slots"):
                 states = self.wait_for_agreement(phase)
                 states, plan = self.plan(states)
                 if plan.first_pending_phase() != phase:
@@ -331,6 +334,7 @@ class ClusterConverger(object):
             "changed": changed,
             "actions": actions,
             "slots_moved": self.slots_moved,
+            "slots_to_move": len(plan.moves),
             "keys_moved": self.keys_moved,
             "topology": topology([s for s in states if self.desired.keeps(s.pod)]),
             "placement_conflicts": plan.placement_conflicts,

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Generate config/crd/bases/*.yaml from one definition of the fields every kind shares.
+
+Run `make crds` after editing; tests/unit/test_crds.py fails when the committed CRDs differ
+from what this prints. Owned redis.conf directives come from module_utils so that the CRD, the
+role's validation and the tests reject the same list.
+"""
+
+import copy
+import os
+import sys
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "module_utils"))
+
+from redisible_spec import OWNED_DIRECTIVES, SUPPORTED_VERSIONS  # noqa: E402
+
+GROUP = "redis.redisible.io"
+VERSION = "v1alpha1"
+
+QUANTITY = {"anyOf": [{"type": "integer"}, {"type": "string"}],
+            "x-kubernetes-int-or-string": True,
+            "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"}
+
+
+def owned_rule():
+    names = ", ".join("'%s'" % d for d in OWNED_DIRECTIVES)
+    return {
+        "rule": "self.all(k, !(k in [%s]))" % names,
+        "message": ("redisConfig may not set directives the operator owns: %s"
+                    % ", ".join(OWNED_DIRECTIVES)),
+    }
+
+
+def common_spec():
+    """Fields every kind has: image, config, password, resources, storage, placement."""
+    return {
+        "version": {
+            "type": "string", "enum": list(SUPPORTED_VERSIONS), "default": "7.0",
+            "description": "Redis major.minor version; selects the default image."},
+        "image": {
+            "type": "string", "minLength": 1,
+            "description": "Container image; overrides the one chosen by version (the version "
+                           "must still say what the image runs)."},
+        "imagePullPolicy": {
+            "type": "string", "enum": ["Always", "IfNotPresent", "Never"],
+            "default": "IfNotPresent"},
+        "redisConfig": {
+            "type": "object", "maxProperties": 200,
+            "description": "redis.conf directives (name -> value). Directives the operator "
+                           "owns are rejected.",
+            "additionalProperties": {"type": "string", "maxLength": 4096},
+            "x-kubernetes-validations": [
+                owned_rule(),
+                {"rule": "self.all(k, k.matches('^[a-z][a-z0-9-]*$'))",
+                 "message": "redisConfig keys are lower-case redis.conf directive names"},
+                {"rule": "self.all(k, !self[k].contains('\\n') && !self[k].contains('\\r'))",
+                 "message": "redisConfig values must be a single line"},
+            ]},
+        "passwordSecret": {
+            "type": "object", "required": ["name"],
+            "description": "Secret holding the password; generated when absent.",
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 253},
+                "key": {"type": "string", "default": "password", "minLength": 1}}},
+        "resources": {
+            "type": "object",
+            "properties": {
+                "requests": {"type": "object", "additionalProperties": QUANTITY},
+                "limits": {"type": "object", "additionalProperties": QUANTITY}}},
+        "storage": {
+            "type": "object", "default": {},
+            "properties": {
+                "size": dict(QUANTITY, default="1Gi"),
+                "storageClassName": {"type": "string"},
+                "reclaimPolicy": {
+                    "type": "string", "enum": ["Retain", "Delete"], "default": "Retain",
+                    "description": "Keep (Retain) or delete (Delete) the PVCs with the CR."}}},
+        "antiAffinity": {
+            "type": "object", "default": {},
+            "properties": {
+                "policy": {"type": "string", "enum": ["required", "preferred"],
+                           "default": "preferred",
+                           "description": "Keep a shard's pods on different nodes: required "
+                                          "(pods stay Pending otherwise) or preferred."},
+                "topologyKey": {"type": "string", "default": "kubernetes.io/hostname"}}},
+        "affinity": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                     "description": "Extra pod affinity merged into the pods' affinity."},
+        "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
+        "tolerations": {
+            "type": "array",
+            "items": {"type": "object", "properties": {
+                "key": {"type": "string"},
+                "operator": {"type": "string", "enum": ["Exists", "Equal"]},
+                "value": {"type": "string"},
+                "effect": {"type": "string",
+                           "enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"]},
+                "tolerationSeconds": {"type": "integer"}}}},
+        "service": {
+            "type": "object", "default": {},
+            "properties": {
+                "type": {"type": "string", "enum": ["ClusterIP", "NodePort", "LoadBalancer"],
+                         "default": "ClusterIP"},
+                "annotations": {"type": "object",
+                                "additionalProperties": {"type": "string"}}}},
+        "paused": {"type": "boolean", "default": False,
+                   "description": "Stop reconciling (for manual maintenance)."},
+    }
+
+
+def conditions_schema():
+    return {
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {
+            "type": "object", "required": ["type", "status"],
+            "properties": {
+                "type": {"type": "string"},
+                "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+                "reason": {"type": "string"},
+                "message": {"type": "string"},
+                "lastTransitionTime": {"type": "string", "format": "date-time"},
+                "observedGeneration": {"type": "integer"}}}}
+
+
+def member_schema():
+    return {"type": "object", "properties": {
+        "pod": {"type": "string"}, "ip": {"type": "string"}, "port": {"type": "integer"},
+        "nodeId": {"type": "string"}, "node": {"type": "string", "nullable": True},
+        "keys": {"type": "integer"}, "slots": {"type": "string"},
+        "slotCount": {"type": "integer"}, "masterId": {"type": "string", "nullable": True},
+        "linkStatus": {"type": "string", "nullable": True}}}
+
+
+def common_status():
+    return {
+        "observedGeneration": {"type": "integer"},
+        "conditions": conditions_schema(),
+        "passwordSecret": {"type": "string"},
+        "version": {"type": "string"},
+        "antiAffinity": {"type": "object", "properties": {
+            "policy": {"type": "string"}, "satisfied": {"type": "boolean"},
+            "message": {"type": "string"}}},
+    }
+
+
+def rediscluster_schema():
+    spec = common_spec()
+    spec.update({
+        "shards": {"type": "integer", "minimum": 3, "maximum": 100, "default": 3,
+                   "description": "Number of masters; slots and keys move when it changes."},
+        "replicasPerShard": {"type": "integer", "minimum": 0, "maximum": 5, "default": 1},
+    })
+    status = common_status()
+    status.update({
+        "readyShards": {"type": "integer"},
+        "shards": {"type": "array", "items": {"type": "object", "properties": {
+            "shard": {"type": "integer"}, "master": member_schema(),
+            "replicas": {"type": "array", "items": member_schema()}}}},
+        "resharding": {"type": "object", "properties": {
+            "slotsMoved": {"type": "integer"}, "slotsTotal": {"type": "integer"},
+            "keysMoved": {"type": "integer"}}},
+        "placementConflicts": {"type": "array", "items": {"type": "string"}},
+    })
+    return spec, status
+
+
+def crd(kind, plural, short_names, spec, status, columns):
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "%s.%s" % (plural, GROUP)},
+        "spec": {
+            "group": GROUP,
+            "names": {"kind": kind, "listKind": kind + "List", "plural": plural,
+                      "singular": kind.lower(), "shortNames": short_names,
+                      "categories": ["redisible"]},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": VERSION, "served": True, "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {
+                        "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "spec": {"type": "object", "default": {}, "properties": spec},
+                        "status": {"type": "object", "properties": status}}}}}]}}
+
+
+def ready_columns(extra):
+    return extra + [
+        {"name": "Ready", "type": "string",
+         "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"},
+        {"name": "Reason", "type": "string", "priority": 1,
+         "jsonPath": ".status.conditions[?(@.type==\"Ready\")].reason"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
+
+
+def all_crds():
+    spec, status = rediscluster_schema()
+    return {
+        "redis.redisible.io_redisclusters.yaml": crd(
+            "RedisCluster", "redisclusters", ["rdc"], spec, status, ready_columns([
+                {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
+                {"name": "Shards", "type": "integer", "jsonPath": ".spec.shards"},
+                {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicasPerShard"},
+                {"name": "Ready Shards", "type": "integer", "jsonPath": ".status.readyShards"},
+            ])),
+    }
+
+
+def render(document):
+    return yaml.safe_dump(copy.deepcopy(document), sort_keys=False, width=100)
+
+
+def main():
+    target = os.path.join(ROOT, "config", "crd", "bases")
+    os.makedirs(target, exist_ok=True)
+    for name, document in all_crds().items():
+        with open(os.path.join(target, name), "w") as handle:
+            handle.write("---\n" + render(document))
+        print("wrote config/crd/bases/" + name)
+
+
+if __name__ == "__main__":
+    main()

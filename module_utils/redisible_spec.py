@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright: redisible contributors
+# Apache License 2.0 (see LICENSE)
+"""What a spec may say, shared by the CRD generator, the roles' validation and the tests.
+
+The API server enforces the CRD schema; playbook users have no API server, so the roles run
+the same checks through ``redisible_validate_spec`` before touching anything.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+SUPPORTED_VERSIONS = ("5.0", "6.0", "6.2", "7.0")
+
+# redis.conf directives the operator writes itself; a user value would break it.
+OWNED_DIRECTIVES = (
+    "port", "bind", "dir", "daemonize", "supervised", "pidfile", "logfile", "include",
+    "protected-mode", "requirepass", "masterauth", "masteruser", "user", "aclfile",
+    "replicaof", "slaveof", "rename-command", "cluster-enabled", "cluster-config-file",
+    "cluster-announce-ip", "cluster-announce-port", "cluster-announce-bus-port",
+    "cluster-migration-barrier", "cluster-allow-replica-migration",
+)
+
+# A password goes into redis.conf unquoted: no blanks, quotes or backslashes.
+PASSWORD_PATTERN = re.compile(r"^[A-Za-z0-9!#$%&()*+,./:;<=>?@\[\]^_{|}~-]{8,512}$")
+DIRECTIVE_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
+QUANTITY_PATTERN = re.compile(
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+    r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+LIMITS = {
+    "RedisCluster": {"shards": (3, 100), "replicasPerShard": (0, 5)},
+}
+
+
+def _int_in(errors, spec, field, low, high):
+    value = spec.get(field)
+    if not isinstance(value, int) or isinstance(value, bool):
+        errors.append("spec.%s must be an integer, got %r" % (field, value))
+    elif not low <= value <= high:
+        errors.append("spec.%s must be between %d and %d, got %d" % (field, low, high, value))
+
+
+def validate_spec(kind, name, spec):
+    """Every problem with a (defaulted) spec, as sentences; empty when it is valid."""
+    errors = []
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or len(name) > 40:
+        errors.append("metadata.name %r must be a DNS label of at most 40 characters "
+                      "(pod and StatefulSet names are built from it)" % (name,))
+    if spec.get("version") not in SUPPORTED_VERSIONS:
+        errors.append("spec.version must be one of %s, got %r" % (
+            ", ".join(SUPPORTED_VERSIONS), spec.get("version")))
+    for field, (low, high) in LIMITS.get(kind, {}).items():
+        _int_in(errors, spec, field, low, high)
+    config = spec.get("redisConfig") or {}
+    if not isinstance(config, dict):
+        errors.append("spec.redisConfig must be a map of directive -> value")
+        config = {}
+    owned = sorted(k for k in config if k in OWNED_DIRECTIVES)
+    if owned:
+        errors.append("spec.redisConfig may not set %s: the operator owns %s" % (
+            ", ".join(owned), "it" if len(owned) == 1 else "them"))
+    for key, value in sorted(config.items()):
+        if not DIRECTIVE_PATTERN.match(str(key)):
+            errors.append("spec.redisConfig key %r is not a redis.conf directive name" % key)
+        if not isinstance(value, str):
+            errors.append("spec.redisConfig.%s must be a string (quote numbers), got %r" % (
+                key, value))
+        elif "\n" in value or "\r" in value:
+            errors.append("spec.redisConfig.%s must be a single line" % key)
+    storage = spec.get("storage") or {}
+    if not QUANTITY_PATTERN.match(str(storage.get("size", ""))):
+        errors.append("spec.storage.size %r is not a Kubernetes quantity" % storage.get("size"))
+    if storage.get("reclaimPolicy") not in ("Retain", "Delete"):
+        errors.append("spec.storage.reclaimPolicy must be Retain or Delete")
+    policy = (spec.get("antiAffinity") or {}).get("policy")
+    if policy not in ("required", "preferred"):
+        errors.append("spec.antiAffinity.policy must be required or preferred")
+    return errors
+
+
+def password_problem(password):
+    """Why a password cannot be used (never echoing it), or None."""
+    if password is None or password == "":
+        return "the password is empty"
+    if not PASSWORD_PATTERN.match(password):
+        return ("the password must be 8 to 512 characters without blanks, quotes or "
+                "backslashes")
+    return None

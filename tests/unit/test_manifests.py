@@ -1,0 +1,291 @@
+"""Rendered manifests and the CRD schema, without a cluster.
+
+The role renders through real ansible-playbook runs; every object is validated against the
+OpenAPI schema of a pinned Kubernetes release (kubernetes-validate), and CRs against the
+generated CRD's structural schema plus its CEL rules (cel-python).
+"""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import celpy
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "hack"))
+
+import gen_crds  # noqa: E402
+
+from ansible.module_utils.redisible_spec import OWNED_DIRECTIVES, validate_spec  # noqa: E402
+
+KUBERNETES_VERSION = "1.33.0"
+SAMPLE = os.path.join(ROOT, "config", "samples", "redis_v1alpha1_rediscluster.yaml")
+CRD_FILE = os.path.join(ROOT, "config", "crd", "bases", "redis.redisible.io_redisclusters.yaml")
+
+
+def load_sample():
+    with open(SAMPLE) as handle:
+        return yaml.safe_load(handle)
+
+
+def render(cr, tmp_path, existing=None):
+    cr_file = tmp_path / "cr.json"
+    out = tmp_path / "manifests.json"
+    extra = dict(cr)
+    if existing is not None:
+        extra["rediscluster_existing_groups"] = existing
+    cr_file.write_text(json.dumps(extra))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+         os.path.join(ROOT, "tests", "playbooks", "render_rediscluster.yml"),
+         "-e", "@%s" % cr_file, "-e", "out=%s" % out],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def validate_k8s(manifest):
+    try:
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        raise AssertionError("%s/%s: %s" % (manifest["kind"], manifest["metadata"]["name"],
+                                            exc.message))
+
+
+def by_kind(manifests, kind):
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def edge_cases():
+    sample = load_sample()
+    required = copy.deepcopy(sample)
+    required["spec"].update({
+        "shards": 5, "replicasPerShard": 0, "version": "7.0",
+        "antiAffinity": {"policy": "required", "topologyKey": "topology.kubernetes.io/zone"},
+        "storage": {"size": "20Gi", "storageClassName": "fast", "reclaimPolicy": "Delete"},
+        "nodeSelector": {"disk": "ssd"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "redis",
+                         "effect": "NoSchedule"}],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+        "service": {"type": "LoadBalancer", "annotations": {"example.com/lb": "internal"}},
+        "passwordSecret": {"name": "my-secret", "key": "pw"},
+    })
+    minimal = {"apiVersion": sample["apiVersion"], "kind": "RedisCluster",
+               "metadata": {"name": "tiny", "namespace": "ns1"}, "spec": {}}
+    return {"sample": sample, "required": required, "minimal": minimal}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    result = {}
+    for name, cr in edge_cases().items():
+        result[name] = render(cr, tmp_path_factory.mktemp(name))
+    return result
+
+
+@pytest.mark.parametrize("case", sorted(edge_cases()))
+def test_every_rendered_manifest_is_valid_kubernetes(rendered, case):
+    manifests = rendered[case]
+    assert manifests
+    for manifest in manifests:
+        validate_k8s(manifest)
+
+
+def test_sample_renders_one_statefulset_and_budget_per_shard(rendered):
+    manifests = rendered["sample"]
+    statefulsets = by_kind(manifests, "StatefulSet")
+    assert [s["metadata"]["name"] for s in statefulsets] == [
+        "demo-shard-0", "demo-shard-1", "demo-shard-2"]
+    assert all(s["spec"]["replicas"] == 2 for s in statefulsets)
+    assert all(s["spec"]["podManagementPolicy"] == "Parallel" for s in statefulsets)
+    assert len(by_kind(manifests, "PodDisruptionBudget")) == 3
+    pod = statefulsets[0]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == "docker.io/library/redis:5.0.6"
+    anti = pod["affinity"]["podAntiAffinity"]
+    assert "preferredDuringSchedulingIgnoredDuringExecution" in anti
+    term = anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert term["labelSelector"]["matchLabels"]["redis.redisible.io/shard"] == "0"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "demo-password",
+                                                                  "key": "password"}
+    assert "PONG" in json.dumps(container["livenessProbe"])
+    assert "cluster_state:ok" in json.dumps(container["readinessProbe"])
+
+
+def test_config_has_user_directives_and_owned_ones_last_and_no_secret(rendered):
+    config = by_kind(rendered["sample"], "ConfigMap")[0]["data"]["redis.conf"]
+    lines = [line for line in config.splitlines() if line and not line.startswith("#")]
+    assert "maxmemory 256mb" in lines and "maxmemory-policy allkeys-lru" in lines
+    assert "cluster-enabled yes" in lines and "cluster-migration-barrier 999" in lines
+    assert lines[-1] == "include /run/redis/runtime.conf"
+    assert lines.index("maxmemory-policy allkeys-lru") < lines.index("cluster-enabled yes")
+    assert "requirepass" not in config and "masterauth" not in config
+    # 5.0 has no cluster-allow-replica-migration; writing it would stop the server.
+    assert "cluster-allow-replica-migration" not in config
+    config70 = by_kind(rendered["required"], "ConfigMap")[0]["data"]["redis.conf"]
+    assert "cluster-allow-replica-migration no" in config70
+
+
+def test_edge_case_placement_storage_and_service(rendered):
+    manifests = rendered["required"]
+    statefulsets = by_kind(manifests, "StatefulSet")
+    assert len(statefulsets) == 5 and all(s["spec"]["replicas"] == 1 for s in statefulsets)
+    pod = statefulsets[0]["spec"]["template"]["spec"]
+    required = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert required[0]["topologyKey"] == "topology.kubernetes.io/zone"
+    assert "nodeAffinity" in pod["affinity"]
+    assert pod["nodeSelector"] == {"disk": "ssd"}
+    assert pod["tolerations"][0]["key"] == "dedicated"
+    claim = statefulsets[0]["spec"]["volumeClaimTemplates"][0]["spec"]
+    assert claim["storageClassName"] == "fast"
+    assert claim["resources"]["requests"]["storage"] == "20Gi"
+    client = [s for s in by_kind(manifests, "Service") if s["spec"].get("clusterIP") != "None"]
+    assert client[0]["spec"]["type"] == "LoadBalancer"
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "my-secret",
+                                                                  "key": "pw"}
+
+
+def test_scale_down_keeps_leaving_pods_until_the_converge_empties_them(tmp_path):
+    cr = load_sample()
+    cr["spec"].update({"shards": 3, "replicasPerShard": 0})
+    manifests = render(cr, tmp_path, existing={0: 2, 1: 2, 2: 2, 3: 2, 4: 2})
+    statefulsets = {s["metadata"]["name"]: s["spec"]["replicas"]
+                    for s in by_kind(manifests, "StatefulSet")}
+    assert statefulsets == {"demo-shard-%d" % i: 2 for i in range(5)}
+
+
+def test_defaults_apply_to_a_minimal_cr(rendered):
+    statefulsets = by_kind(rendered["minimal"], "StatefulSet")
+    assert len(statefulsets) == 3
+    assert statefulsets[0]["metadata"]["namespace"] == "ns1"
+    assert statefulsets[0]["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
+        "redis:7.0.15")
+
+
+# --- the CRD --------------------------------------------------------------------------------
+
+def crd_schema():
+    with open(CRD_FILE) as handle:
+        crd = yaml.safe_load(handle)
+    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def cel_rules(schema, path=()):
+    """(path, rule, message) for every x-kubernetes-validations entry."""
+    for rule in schema.get("x-kubernetes-validations", []):
+        yield path, rule["rule"], rule["message"]
+    for name, sub in schema.get("properties", {}).items():
+        for found in cel_rules(sub, path + (name,)):
+            yield found
+
+
+def schema_errors(cr):
+    """Every message the API server would give for this CR (structural schema + CEL)."""
+    schema = crd_schema()
+    errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(cr)]
+    if errors:
+        return errors  # like the API server: CEL rules run on well-typed objects only
+    env = celpy.Environment()
+    for path, rule, message in cel_rules(schema):
+        value = cr
+        for key in path:
+            if not isinstance(value, dict) or key not in value:
+                value = None
+                break
+            value = value[key]
+        if value is None:
+            continue
+        program = env.program(env.compile(rule))
+        if not bool(program.evaluate({"self": celpy.json_to_cel(value)})):
+            errors.append(message)
+    return errors
+
+
+def test_committed_crds_match_the_generator():
+    for name, document in gen_crds.all_crds().items():
+        with open(os.path.join(ROOT, "config", "crd", "bases", name)) as handle:
+            assert handle.read() == "---\n" + gen_crds.render(document), \
+                "run `make crds` and commit the result"
+
+
+def test_samples_are_valid_against_the_crd():
+    assert schema_errors(load_sample()) == []
+    for cr in edge_cases().values():
+        assert schema_errors(cr) == []
+
+
+def test_role_defaults_match_crd_defaults():
+    with open(os.path.join(ROOT, "roles", "rediscluster", "defaults", "main.yml")) as handle:
+        defaults = yaml.safe_load(handle)["rediscluster_spec_defaults"]
+    spec = crd_schema()["properties"]["spec"]["properties"]
+    for field, schema in spec.items():
+        if "default" in schema and schema["default"] != {}:
+            assert defaults[field] == schema["default"], field
+        for sub, sub_schema in schema.get("properties", {}).items():
+            # Sub-defaults of an object without a default apply only when it is given.
+            if "default" in sub_schema and "default" in schema:
+                assert defaults[field][sub] == sub_schema["default"], (field, sub)
+
+
+INVALID = [
+    ("two shards", {"shards": 2}, "minimum"),
+    ("too many shards", {"shards": 101}, "maximum"),
+    ("negative replicas", {"replicasPerShard": -1}, "minimum"),
+    ("six replicas", {"replicasPerShard": 6}, "maximum"),
+    ("unknown version", {"version": "4.0"}, "is not one of"),
+    ("owned port", {"redisConfig": {"port": "7000"}}, "directives the operator owns"),
+    ("owned requirepass", {"redisConfig": {"requirepass": "x"}}, "directives the operator owns"),
+    ("owned cluster-enabled", {"redisConfig": {"cluster-enabled": "no"}},
+     "directives the operator owns"),
+    ("numeric config value", {"redisConfig": {"maxmemory": 100}}, "is not of type 'string'"),
+    ("multi-line config value", {"redisConfig": {"maxmemory": "1mb\nrequirepass x"}},
+     "single line"),
+    ("upper-case directive", {"redisConfig": {"MaxMemory": "1mb"}}, "lower-case"),
+    ("bad storage size", {"storage": {"size": "lots"}}, "does not match"),
+    ("bad reclaim policy", {"storage": {"reclaimPolicy": "Recycle"}}, "is not one of"),
+    ("bad anti-affinity", {"antiAffinity": {"policy": "always"}}, "is not one of"),
+    ("password secret without name", {"passwordSecret": {"key": "pw"}}, "'name' is a required"),
+    ("shards as string", {"shards": "3"}, "is not of type 'integer'"),
+]
+
+
+@pytest.mark.parametrize("name,change,expected", INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_cr_is_rejected_with_a_readable_message(name, change, expected):
+    cr = load_sample()
+    cr["spec"].update(change)
+    errors = schema_errors(cr)
+    assert any(expected in e for e in errors), errors
+
+
+@pytest.mark.parametrize("name,change,expected", INVALID, ids=[c[0] for c in INVALID])
+def test_the_role_rejects_what_the_crd_rejects(name, change, expected):
+    """Playbook users have no API server: the role's own validation must agree."""
+    with open(os.path.join(ROOT, "roles", "rediscluster", "defaults", "main.yml")) as handle:
+        spec = yaml.safe_load(handle)["rediscluster_spec_defaults"]
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(spec.get(key), dict) and key != "redisConfig":
+            spec[key] = dict(spec[key], **value)
+        else:
+            spec[key] = value
+    if name == "password secret without name":
+        pytest.skip("a Secret reference without a name is caught when the Secret is read")
+    assert validate_spec("RedisCluster", "demo", spec), name
+
+
+def test_every_owned_directive_is_rejected():
+    for directive in OWNED_DIRECTIVES:
+        cr = load_sample()
+        cr["spec"]["redisConfig"] = {directive: "x"}
+        assert schema_errors(cr), directive
