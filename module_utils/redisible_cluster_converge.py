@@ -16,8 +16,17 @@ __metaclass__ = type
 import time
 
 from ansible.module_utils.redisible_cluster_state import (
-    ClusterStateError, DesiredShape, Pod, PodState, observed_owners, parse_cluster_nodes,
-    parse_info, plan_converge, topology, SLOT_COUNT)
+    SLOT_COUNT,
+    ClusterStateError,
+    DesiredShape,
+    Pod,
+    PodState,
+    observed_owners,
+    parse_cluster_nodes,
+    parse_info,
+    plan_converge,
+    topology,
+)
 from ansible.module_utils.redisible_redis import Node, error_text
 from ansible.module_utils.redisible_slot_migration import MigrationError, SlotMover
 

@@ -466,6 +466,14 @@ def _choose_shard_master(shard, shard_states, taken_nodes):
     return ordered[0]
 
 
+def _replicates_stale_address(state, master):
+    host = state.replication.get("master_host")
+    port = state.replication.get("master_port")
+    if host is None or port is None:
+        return False
+    return (host, str(port)) != (master.pod.host, str(master.pod.port))
+
+
 def observed_owners(members):
     """slot -> owner id, from each master's own claim (the authority for its slots)."""
     owners = {}
@@ -542,6 +550,10 @@ def plan_converge(states, desired, slot_keys=None):
                     "discarding them: move or flush them by hand" % (
                         state.pod.name, state.dbsize, master.pod.name))
             if state.myself.master_id != master.node_id or not state.myself.is_replica:
+                plan.replicates.append((state, master.node_id))
+            elif _replicates_stale_address(state, master):
+                # The master moved (new pod IP) and this replica still dials the old address:
+                # CLUSTER REPLICATE again re-points replication at the current one.
                 plan.replicates.append((state, master.node_id))
             elif state.pod.node_name and state.pod.node_name == master.pod.node_name:
                 plan.placement_conflicts.append(

@@ -30,7 +30,8 @@ class Node(object):
 
     def __init__(self, host, port, password=None, timeout=10.0, connect_timeout=5.0):
         if not HAS_REDIS:
-            raise RedisUnavailable("the Python package 'redis' is required: %s" % REDIS_IMPORT_ERROR)
+            raise RedisUnavailable("the Python package 'redis' is required: %s"
+                                   % REDIS_IMPORT_ERROR)
         self.host = host
         self.port = int(port)
         self.client = redis.Redis(

@@ -72,6 +72,9 @@ def validate_spec(kind, name, spec):
                 key, value))
         elif "\n" in value or "\r" in value:
             errors.append("spec.redisConfig.%s must be a single line" % key)
+    secret = spec.get("passwordSecret") or {}
+    if secret and not secret.get("name"):
+        errors.append("spec.passwordSecret needs a name (or leave it out to generate one)")
     storage = spec.get("storage") or {}
     if not QUANTITY_PATTERN.match(str(storage.get("size", ""))):
         errors.append("spec.storage.size %r is not a Kubernetes quantity" % storage.get("size"))

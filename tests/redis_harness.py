@@ -42,11 +42,20 @@ _used_ports = set()
 _port_lock = threading.Lock()
 
 
+def _port_range():
+    """Each pytest-xdist worker draws from its own range, so parallel tests never collide."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    low = 12000 + (index % 4) * 2000
+    return low, low + 1999
+
+
 def free_port(host="127.0.0.1"):
     """A port free for the client and for the cluster bus (port + 10000)."""
+    low, high = _port_range()
     with _port_lock:
         for _ in range(500):
-            port = random.randint(12000, 19999)
+            port = random.randint(low, high)
             if port in _used_ports:
                 continue
             ok = True
@@ -205,7 +214,6 @@ class ClusterPods(object):
         return next(iter(self.pods.values()))
 
     def cluster_client(self):
-        proc = self.any()
         return RedisCluster(startup_nodes=[ClusterNode(p.host, p.port) for p in
                                            self.pods.values()],
                             password=PASSWORD, socket_timeout=5)

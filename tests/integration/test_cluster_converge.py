@@ -5,12 +5,17 @@ import threading
 import time
 
 import pytest
-
-from redis_harness import (PASSWORD, ClusterPods, Writer, cluster_check, load_keys,
-                           missing_or_wrong, versions)
-
 from ansible.module_utils.redisible_cluster_converge import ConvergeError, converge
 from ansible.module_utils.redisible_cluster_state import SLOT_COUNT
+from redis_harness import (
+    PASSWORD,
+    ClusterPods,
+    Writer,
+    cluster_check,
+    load_keys,
+    missing_or_wrong,
+    versions,
+)
 
 pytestmark = pytest.mark.timeout(600)
 

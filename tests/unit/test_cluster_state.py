@@ -1,11 +1,21 @@
 """Pure decisions over parsed cluster state, with literal CLUSTER NODES inputs."""
 
 import pytest
-
 from ansible.module_utils.redisible_cluster_state import (
-    SLOT_COUNT, ClusterStateError, DesiredShape, Pod, PodState, format_slot_ranges,
-    parse_cluster_nodes, parse_info, plan_converge, plan_slot_cover, plan_slot_moves,
-    slot_targets, topology)
+    SLOT_COUNT,
+    ClusterStateError,
+    DesiredShape,
+    Pod,
+    PodState,
+    format_slot_ranges,
+    parse_cluster_nodes,
+    parse_info,
+    plan_converge,
+    plan_slot_cover,
+    plan_slot_moves,
+    slot_targets,
+    topology,
+)
 
 # Redis 5.0 format, one slot migrating, one importing.
 NODES_50 = """\
@@ -139,7 +149,7 @@ def _healthy_three_by_zero(extra_for_each=()):
     masters = [(ID[0], ADDR[0], "0-5461"), (ID[1], ADDR[1], "5462-10922"),
                (ID[2], ADDR[2], "10923-16383")]
     states = []
-    for index, (node_id, address, slots) in enumerate(masters):
+    for index, (node_id, address, _slots) in enumerate(masters):
         lines = []
         for other_id, other_addr, other_slots in masters:
             flags = "myself,master" if other_id == node_id else "master"
@@ -264,3 +274,18 @@ def test_topology_lists_masters_and_replicas():
     topo = topology(states)
     assert [t["master"]["slotCount"] for t in topo] == [5462, 5461, 5461]
     assert topo[0]["master"]["slots"] == "0-5461"
+
+
+def test_plan_repoints_a_replica_that_dials_its_masters_old_address():
+    master = _line(ID[0], ADDR[0], "myself,master", slots="0-16383")
+    replica_view = [_line(ID[1], ADDR[1], "myself,slave", master=ID[0]),
+                    _line(ID[0], ADDR[0], "master", slots="0-16383")]
+    master_view = [master, _line(ID[1], ADDR[1], "slave", master=ID[0])]
+    stale = {"master_host": "10.9.9.9", "master_port": "6379", "master_link_status": "down"}
+    states = [_state("s0-0", 0, 0, ADDR[0], master_view, dbsize=5),
+              _state("s0-1", 0, 1, ADDR[1], replica_view, replication=stale)]
+    plan = plan_converge(states, DesiredShape(1, 1))
+    assert [(s.pod.name, m) for s, m in plan.replicates] == [("s0-1", ID[0])]
+    current = {"master_host": "10.0.0.0", "master_port": "6379", "master_link_status": "up"}
+    states[1] = _state("s0-1", 0, 1, ADDR[1], replica_view, replication=current)
+    assert plan_converge(states, DesiredShape(1, 1)).empty
