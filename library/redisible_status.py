@@ -84,26 +84,19 @@ found:
 """
 
 import datetime
-import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.redisible_k8s_status import status_patch
+from ansible.module_utils.redisible_k8s_status import (
+    custom_objects_api,
+    resource_coordinates,
+    status_patch,
+)
 
 try:
-    from kubernetes import client, config
     from kubernetes.client.rest import ApiException
     HAS_K8S = True
 except ImportError:
     HAS_K8S = False
-
-
-def api_client(kubeconfig):
-    if kubeconfig:
-        return config.new_client_from_config(config_file=kubeconfig)
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config()
-        return client.ApiClient()
-    return config.new_client_from_config()
 
 
 def main():
@@ -123,10 +116,9 @@ def main():
     if not HAS_K8S:
         module.fail_json(msg="the Python package 'kubernetes' is required")
     params = module.params
-    group, _, version = params["api_version"].rpartition("/")
-    plural = params["kind"].lower() + "s"
+    group, version, plural = resource_coordinates(params["api_version"], params["kind"])
     try:
-        api = client.CustomObjectsApi(api_client(params["kubeconfig"]))
+        api = custom_objects_api(params["kubeconfig"])
         current = api.get_namespaced_custom_object(group, version, params["namespace"], plural,
                                                    params["name"])
     except ApiException as exc:

@@ -28,7 +28,11 @@ from ansible.module_utils.redisible_cluster_state import (
     topology,
 )
 from ansible.module_utils.redisible_redis import Node, error_text
-from ansible.module_utils.redisible_slot_migration import MigrationError, SlotMover
+from ansible.module_utils.redisible_slot_migration import (
+    MIGRATION_DEFAULTS,
+    MigrationError,
+    SlotMover,
+)
 
 
 class ConvergeError(Exception):
@@ -57,6 +61,7 @@ class ClusterConverger(object):
         self.keys_moved = 0
         self._nodes = {}
         self._deadline = None
+        self._move_total = 0
 
     # -- I/O edge -------------------------------------------------------------------------------
 
@@ -249,23 +254,20 @@ class ClusterConverger(object):
 
     def _mover(self, states):
         nodes, addresses = {}, {}
+        timeout_ms = self.migration.get("migrate_timeout_ms") or \
+            MIGRATION_DEFAULTS["migrate_timeout_ms"]
         for state in states:
             if state.reachable and state.myself.is_master:
                 nodes[state.node_id] = Node(state.pod.host, state.pod.port, self.password,
-                                            timeout=max(30.0, self.migration.get(
-                                                "migrate_timeout_ms", 60000) / 1000.0 * 4))
+                                            timeout=max(30.0, timeout_ms / 1000.0 * 4))
                 addresses[state.node_id] = (state.pod.host, state.pod.port)
-        return SlotMover(
-            nodes, addresses, password=self.password,
-            key_batch=self.migration.get("key_batch", 1000),
-            window_keys=self.migration.get("window_keys", 5000),
-            window_slots=self.migration.get("window_slots", 256),
-            migrate_timeout_ms=self.migration.get("migrate_timeout_ms", 60000),
-            parallel=self.migration.get("parallel", 4), progress=self._progress)
+        return SlotMover(nodes, addresses, password=self.password, progress=self._progress,
+                         **self.migration)
 
-    def _progress(self, slots, keys):
+    def _progress(self, slots, keys, final=False):
         if self.progress:
-            self.progress(self.slots_moved + slots, self.keys_moved + keys)
+            self.progress(self.slots_moved + slots, self._move_total, self.keys_moved + keys,
+                          final=final)
 
     def _do_repair_slots(self, plan):
         states = plan._states
@@ -298,8 +300,11 @@ class ClusterConverger(object):
     def _do_move_slots(self, plan):
         mover = self._mover(plan._states)
         started = time.time()
+        self._move_total = self.slots_moved + len(plan.moves)
+        self._progress(0, 0)
         try:
             mover.move(plan.moves)
+            self._progress(mover.slots_moved, mover.keys_moved, final=True)
         except MigrationError as exc:
             raise ConvergeError("slot migration failed (the next converge resumes it): %s" % exc)
         finally:

@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 CONDITION_FIELDS = ("type", "status", "reason", "message", "lastTransitionTime",
                     "observedGeneration")
 
@@ -43,3 +45,60 @@ def status_patch(current_status, conditions, extra, now, generation=None):
     if generation is not None:
         new_status["observedGeneration"] = generation
     return new_status, new_status != current_status
+
+
+class ProgressReporter(object):
+    """Writes status.resharding of a custom resource while slots move, at most every
+    ``interval`` seconds. ``patch`` is a callable taking the status dict (the module binds it
+    to the Kubernetes API); failures to report never stop a migration."""
+
+    def __init__(self, patch, interval=2.0, clock=None):
+        import time
+        self.patch = patch
+        self.interval = interval
+        self.clock = clock or time.time
+        self.last = None
+        self.errors = 0
+
+    def __call__(self, slots_moved, slots_total, keys_moved, final=False):
+        now = self.clock()
+        if not final and self.last is not None and now - self.last < self.interval:
+            return False
+        self.last = now
+        try:
+            self.patch({"resharding": {"slotsMoved": slots_moved, "slotsTotal": slots_total,
+                                       "keysMoved": keys_moved}})
+        except Exception:  # reporting is best effort; the converge result is what counts
+            self.errors += 1
+            return False
+        return True
+
+
+def custom_objects_api(kubeconfig=None):
+    """CustomObjectsApi from a kubeconfig path, else in-cluster, else the default kubeconfig."""
+    from kubernetes import client, config
+
+    if kubeconfig:
+        return client.CustomObjectsApi(config.new_client_from_config(config_file=kubeconfig))
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()
+        return client.CustomObjectsApi()
+    return client.CustomObjectsApi(config.new_client_from_config())
+
+
+def resource_coordinates(api_version, kind):
+    """(group, version, plural) of one of our kinds."""
+    group, _, version = api_version.rpartition("/")
+    return group, version, kind.lower() + "s"
+
+
+def status_patcher(target):
+    """A callable that merge-patches ``{"status": ...}`` into the resource ``target``
+    (api_version, kind, name, namespace, kubeconfig)."""
+    api = custom_objects_api(target.get("kubeconfig"))
+    group, version, plural = resource_coordinates(target["api_version"], target["kind"])
+
+    def patch(status):
+        api.patch_namespaced_custom_object_status(group, version, target["namespace"], plural,
+                                                  target["name"], {"status": status})
+    return patch
