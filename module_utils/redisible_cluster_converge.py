@@ -245,7 +245,7 @@ class ClusterConverger(object):
             except Exception as exc:
                 raise ConvergeError("%s cannot follow %s: %s" % (state.pod.name, master_id,
                                                                  error_text(exc)))
-            self._act("replicate: %s follows %s" % (state.pod.name, plan._name_of(master_id)))
+            self._act("replicate: %s follows %s" % (state.pod.name, plan.name_of(master_id)))
 
     def _do_failover(self, plan):
         for state in plan.failovers:
@@ -270,7 +270,7 @@ class ClusterConverger(object):
                           final=final)
 
     def _do_repair_slots(self, plan):
-        states = plan._states
+        states = plan.states
         by_id = dict((s.node_id, s) for s in states if s.reachable)
         for repair in plan.repairs:
             third = [n for n in repair.open_on if n not in (repair.owner, repair.target)]
@@ -292,13 +292,13 @@ class ClusterConverger(object):
 
     def _do_cover_slots(self, plan):
         for master_id, slots in sorted(plan.cover.items()):
-            state = [s for s in plan._states if s.node_id == master_id][0]
+            state = plan.state_of(master_id)
             for start in range(0, len(slots), 2000):
                 self.node(state.pod).call("CLUSTER", "ADDSLOTS", *slots[start:start + 2000])
             self._act("assign %d slots to %s" % (len(slots), state.pod.name))
 
     def _do_move_slots(self, plan):
-        mover = self._mover(plan._states)
+        mover = self._mover(plan.states)
         started = time.time()
         self._move_total = self.slots_moved + len(plan.moves)
         self._progress(0, 0)
@@ -320,7 +320,7 @@ class ClusterConverger(object):
             node.close()
 
     def _do_remove_nodes(self, plan):
-        kept = [s for s in plan._states if s.reachable and self.desired.keeps(s.pod)]
+        kept = [s for s in plan.states if s.reachable and self.desired.keeps(s.pod)]
         for leaving in plan.removals:
             for state in kept:
                 if leaving.node_id in state.nodes:

@@ -330,7 +330,8 @@ class SlotRepair(object):
 class ConvergePlan(object):
     """Everything one converge would do, phase by phase, from one observation."""
 
-    def __init__(self):
+    def __init__(self, states=()):
+        self.states = list(states)  # the observation the plan was made from
         self.meets = []            # (from PodState, to PodState)
         self.set_epochs = []       # (PodState, epoch) for fresh nodes of a new cluster
         self.forgets = []          # (PodState on which, node id)
@@ -376,31 +377,33 @@ class ConvergePlan(object):
         for state, node_id in self.forgets:
             out.append("forget %s on %s" % (node_id[:8], state.pod.name))
         for state, master in self.replicates:
-            out.append("replicate: %s follows %s" % (state.pod.name, self._name_of(master)))
+            out.append("replicate: %s follows %s" % (state.pod.name, self.name_of(master)))
         for state in self.failovers:
             out.append("failover: promote %s" % state.pod.name)
         for repair in self.repairs:
             out.append("repair " + repair.describe())
         for master, slots in sorted(self.cover.items()):
             out.append("assign %d slots (%s) to %s" % (len(slots), format_slot_ranges(slots),
-                                                      self._name_of(master)))
+                                                      self.name_of(master)))
         pairs = {}
         for _slot, src, dst in self.moves:
             pairs[(src, dst)] = pairs.get((src, dst), 0) + 1
         for (src, dst), count in pairs.items():
             out.append("move %d slots with their keys: %s -> %s" % (
-                count, self._name_of(src), self._name_of(dst)))
+                count, self.name_of(src), self.name_of(dst)))
         for state in self.removals:
             out.append("remove %s (%s) from the cluster" % (state.pod.name, state.node_id[:8]))
         return out
 
-    def _name_of(self, node_id):
-        for state in self._states:
+    def state_of(self, node_id):
+        for state in self.states:
             if state.node_id == node_id:
-                return state.pod.name
-        return node_id[:8]
+                return state
+        return None
 
-    _states = ()
+    def name_of(self, node_id):
+        state = self.state_of(node_id)
+        return state.pod.name if state else node_id[:8]
 
 
 def _member_states(states, desired):
@@ -491,8 +494,7 @@ def plan_converge(states, desired, slot_keys=None):
     ``slot_keys``: ``{slot: {node_id: key count}}`` for open and uncovered slots (the executor
     observes these only when such slots exist).
     """
-    plan = ConvergePlan()
-    plan._states = states
+    plan = ConvergePlan(states)
     unreachable = [s for s in states if not s.reachable]
     if unreachable:
         raise ClusterStateError("pods not reachable: " + "; ".join(
@@ -628,7 +630,7 @@ def plan_converge(states, desired, slot_keys=None):
     return plan
 
 
-def topology(states, desired=None):
+def topology(states):
     """The user-facing topology: per shard its master, replicas, slots and keys."""
     shards = {}
     for state in states:

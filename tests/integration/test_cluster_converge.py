@@ -1,12 +1,14 @@
 """Cluster converge against real redis-server processes of every supported version."""
 
 import multiprocessing
+import os
 import threading
 import time
 
 import pytest
 from ansible.module_utils.redisible_cluster_converge import ConvergeError, converge
 from ansible.module_utils.redisible_cluster_state import SLOT_COUNT
+from redis.crc import key_slot
 from redis_harness import (
     PASSWORD,
     ClusterPods,
@@ -353,3 +355,35 @@ def test_wrong_password_fails_without_leaking_it(pods):
         converge(pods.specs(), 3, 0, password="not-the-password", timeout=10)
     assert "not-the-password" not in str(caught.value)
     assert "not reachable" in str(caught.value)
+
+
+def test_big_keys_move_intact(pods):
+    """A 16 MiB string and a 200,000-field hash ride along with ordinary keys."""
+    pods.ensure(3, 0)
+    run(pods, 3, 0)
+    cluster = pods.cluster_client()
+    # Hash tags in slots 3300-5400: shard 0 hands exactly those to a new shard on 3 -> 5.
+    tags = [t for t in ("t%d" % i for i in range(5000)) if 3300 <= key_slot(t.encode()) <= 5400]
+    string_key, hash_key = "big:{%s}:string" % tags[0], "big:{%s}:hash" % tags[1]
+    big_value = os.urandom(8 * 1024 * 1024).hex()  # 16 MiB of text
+    cluster.set(string_key, big_value)
+    fields = {"f%d" % i: "v%d" % i for i in range(200000)}
+    pipe = cluster.pipeline()
+    items = list(fields.items())
+    for start in range(0, len(items), 20000):
+        pipe.hset(hash_key, mapping=dict(items[start:start + 20000]))
+    pipe.execute()
+    data = load_keys(cluster, 20000)
+    pods.ensure(5, 0)
+    result = run(pods, 5, 0)
+    assert result["slots_moved"] > 0
+    cluster = pods.cluster_client()
+    owner = pods.pods[(0, 0)].client()
+    for key in (string_key, hash_key):
+        left = owner.execute_command("CLUSTER", "COUNTKEYSINSLOT", key_slot(key.encode()))
+        assert left == 0, "%s did not move" % key
+    assert cluster.get(string_key).decode() == big_value
+    assert cluster.hlen(hash_key) == len(fields)
+    assert cluster.hget(hash_key, "f199999") == b"v199999"
+    assert missing_or_wrong(cluster, data) == {}
+    assert_healthy(pods, 5, 0)
