@@ -6,10 +6,11 @@ export REDISIBLE_CACHE ?= $(HOME)/.cache/redisible
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 IMG ?= quay.io/redisible/redisible-operator:0.1.0
 
-.PHONY: help setup lint test test-unit test-integration crds bench run deploy undeploy demo
+.PHONY: help setup lint test test-unit test-integration e2e crds bench run deploy undeploy demo \
+	cluster-up cluster-down cluster-status demo-down demo-local
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 setup: ## Install everything (apt, Python venv, every Redis version)
 	bash hack/setup.sh
@@ -19,8 +20,8 @@ lint: ## ruff, yamllint, ansible-lint (production profile)
 	$(VENV)/bin/yamllint -s .
 	$(VENV)/bin/ansible-lint --offline
 
-test: ## The whole test suite (unit, manifests, real Redis of every version)
-	$(PY) -m pytest -n 2 --dist loadgroup
+test: ## The whole suite: unit, real Redis of every version, e2e on a real Kubernetes
+	bash hack/test.sh
 
 test-unit: ## Fast tests: pure planner, CRD schema, rendered manifests
 	$(PY) -m pytest tests/unit
@@ -28,16 +29,36 @@ test-unit: ## Fast tests: pure planner, CRD schema, rendered manifests
 test-integration: ## Real redis-server processes of every supported version
 	$(PY) -m pytest tests/integration
 
+e2e: ## Only the e2e suite (brings the local cluster up unless KUBECONFIG answers)
+	bash hack/test.sh --e2e
+
+cluster-up: ## Build (once) and start the local single-node Kubernetes
+	local-cluster/cluster.sh up
+
+cluster-down: ## Stop the local Kubernetes (its state stays for the next cluster-up)
+	local-cluster/cluster.sh down
+
+cluster-status: ## What runs of the local Kubernetes
+	local-cluster/cluster.sh status
+
 crds: ## Regenerate config/crd/bases from hack/gen_crds.py
 	$(PY) hack/gen_crds.py
 
 bench: ## Scale-out benchmark: our converge vs redis-cli and raw MIGRATE
 	$(PY) bench/bench_scale_out.py
 
-demo: ## Main job: a RedisCluster converged on real Redis processes on loopback, topology printed
+demo: ## Main job: the operator on Kubernetes (local one unless KUBECONFIG answers) runs the sample RedisCluster
+	$(PY) hack/demo_k8s.py
+
+demo-down: ## Stop the demo's operator and the local Kubernetes
+	-kill $$(cat $${REDISIBLE_CLUSTER_DIR:-/var/lib/redisible-cluster}/run/demo-operator.pid) 2>/dev/null
+	local-cluster/cluster.sh down
+
+demo-local: ## No Kubernetes: a cluster of redis-server processes on loopback, grown 3 -> 4 shards
 	$(PY) hack/demo.py
 
-run: ## Run the operator out of cluster against KUBECONFIG (needs ansible-operator on PATH)
+run: ## Run the operator out of cluster against KUBECONFIG (built by cluster-up)
+	PATH=$(CURDIR)/$(VENV)/bin:$(REDISIBLE_CACHE)/k8s-bin:$$PATH \
 	ANSIBLE_ROLES_PATH=$(CURDIR)/roles ANSIBLE_LIBRARY=$(CURDIR)/library \
 	ANSIBLE_MODULE_UTILS=$(CURDIR)/module_utils ansible-operator run --watches-file=./watches.yaml
 

@@ -47,7 +47,9 @@ options:
     type: dict
     default: {}
   generation:
-    description: The metadata.generation these results are for (becomes observedGeneration).
+    description:
+      - The metadata.generation these results are for (becomes observedGeneration).
+      - When omitted (a playbook run), the resource's current generation.
     type: int
   kubeconfig:
     description: Path to a kubeconfig; in-cluster configuration is used when omitted.
@@ -130,8 +132,12 @@ def main():
     except Exception as exc:  # no cluster configured: say so plainly
         module.fail_json(msg="cannot reach the Kubernetes API: %s" % exc)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # A playbook run passes no generation: the results are for the spec as it stands now.
+    generation = params["generation"]
+    if generation is None:
+        generation = (current.get("metadata") or {}).get("generation")
     new_status, changed = status_patch(current.get("status"), params["conditions"],
-                                       params["status"], now, params["generation"])
+                                       params["status"], now, generation)
     if changed and not module.check_mode:
         body = {"status": new_status}
         try:

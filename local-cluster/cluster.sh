@@ -67,13 +67,23 @@ install_packages() {
 
 build_components() {
   local wanted=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy) todo=()
+  if [ ! -x "$bin/ansible-operator" ]; then
+    log "building ansible-operator"
+    mkdir -p "$bin"
+    (cd "$here/operator" && GONOSUMDB=github.com/operator-framework/ansible-operator-plugins \
+      go build -trimpath -ldflags "-s -w" -o "$bin/" \
+      github.com/operator-framework/ansible-operator-plugins/cmd/ansible-operator)
+  fi
   for component in "${wanted[@]}"; do
     [ -x "$bin/$component" ] || todo+=("k8s.io/kubernetes/cmd/$component")
   done
   [ ${#todo[@]} -eq 0 ] && return 0
   log "building ${todo[*]} (10-15 minutes cold; the Go build cache keeps later runs short)"
   mkdir -p "$bin"
-  (cd "$here" && go build -trimpath -ldflags "-s -w" -o "$bin/" "${todo[@]}")
+  local version
+  version=$(awk '/^require k8s.io\/kubernetes / {print $3}' "$here/go.mod")
+  (cd "$here" && go build -trimpath \
+    -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version" -o "$bin/" "${todo[@]}")
 }
 
 make_pki() {
@@ -180,6 +190,14 @@ state = "$state/containerd/state"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$state/cni/net.d"
 EOF
+  if ! running containerd; then
+    # Pod sandboxes of a previous run (its processes were killed, not stopped) keep their
+    # network namespaces and addresses on the bridge: remove them before IPs are reused.
+    pkill -f "containerd-shim-runc-v2 -namespace k8s.io" 2>/dev/null || true
+    for netns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
+      ip netns delete "$netns" 2>/dev/null || true
+    done
+  fi
   start containerd containerd --config "$state/containerd/config.toml"
   wait_for 60 containerd ctr --address "$sock" version
 }
@@ -275,8 +293,11 @@ down() {
     fi
     rm -f "$state/run/$name.pid"
   done
-  # Containers outlive containerd's daemon: stop their shims too.
+  # Containers outlive containerd's daemon: stop their shims, then release their mounts.
   pkill -f "containerd-shim-runc-v2 -namespace k8s.io" 2>/dev/null || true
+  sleep 1
+  awk -v root="$state/" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r | \
+    while read -r mountpoint; do umount -l "$mountpoint" 2>/dev/null || true; done
 }
 
 status() {

@@ -8,6 +8,7 @@ Runs when KUBECONFIG names a cluster (local-cluster/cluster.sh up, then
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -21,6 +22,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.xdist_group("e2e"),  # one worker runs them in order: they share the cluster
     pytest.mark.timeout(1200),
     pytest.mark.skipif(os.environ.get("REDISIBLE_E2E") != "1",
                        reason="needs a Kubernetes API: REDISIBLE_E2E=1 and KUBECONFIG"),
@@ -104,6 +106,12 @@ def test_rediscluster_lifecycle_without_the_operator(namespace, tmp_path):
     cr = sample(namespace, version="5.0", shards=3, replicasPerShard=1)
     resource = apply_and_reconcile(cr, tmp_path)
     assert condition(resource, "Ready")["status"] == "True", resource.get("status")
+    assert re.match(r"^3 shards x 1 replicas, 0 keys$", condition(resource, "Ready")["message"])
+    assert condition(resource, "Degraded")["status"] == "False"
+    # One node: preferred anti-affinity cannot spread a shard, and status says so plainly.
+    assert resource["status"]["antiAffinity"]["satisfied"] is False
+    assert "share Kubernetes node" in resource["status"]["antiAffinity"]["message"]
+    assert resource["status"]["observedGeneration"] == resource["metadata"]["generation"]
     assert len(resource["status"]["shards"]) == 3
     password = password_of(namespace, "demo")
     # The password is nowhere but the Secret.

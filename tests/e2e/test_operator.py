@@ -1,0 +1,125 @@
+"""The operator itself: the real ansible-operator runtime (built by local-cluster/cluster.sh)
+running this repository's watches.yaml, roles, library/ and module_utils/ out of cluster,
+watching one namespace of the cluster in KUBECONFIG."""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+import yaml
+from redis.cluster import ClusterNode, RedisCluster
+from test_rediscluster_playbook import ROOT, condition, get_json, kubectl
+
+BIN = os.path.join(os.environ.get("REDISIBLE_CACHE", os.path.expanduser("~/.cache/redisible")),
+                   "k8s-bin")
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.xdist_group("e2e"),
+    pytest.mark.timeout(1500),
+    pytest.mark.skipif(os.environ.get("REDISIBLE_E2E") != "1",
+                       reason="needs a Kubernetes API: REDISIBLE_E2E=1 and KUBECONFIG"),
+]
+
+
+@pytest.fixture(scope="module")
+def operator_namespace(tmp_path_factory):
+    namespace = "op-%s" % uuid.uuid4().hex[:6]
+    kubectl("apply", "-k", os.path.join(ROOT, "config", "crd"))
+    kubectl("create", "namespace", namespace)
+    binary = shutil.which("ansible-operator") or os.path.join(BIN, "ansible-operator")
+    venv_bin = os.path.join(ROOT, ".venv", "bin")
+    env = dict(os.environ, WATCH_NAMESPACE=namespace,
+               PATH=venv_bin + os.pathsep + os.environ["PATH"],
+               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"),
+               ANSIBLE_LIBRARY=os.path.join(ROOT, "library"),
+               ANSIBLE_MODULE_UTILS=os.path.join(ROOT, "module_utils"),
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [binary, "run", "--watches-file", os.path.join(ROOT, "watches.yaml"),
+             "--health-probe-bind-address", "127.0.0.1:0", "--metrics-bind-address", "0"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    yield namespace, log_path
+    proc.kill()
+    proc.wait()
+    subprocess.run(["pkill", "-9", "-f", "ansible-runner run"], check=False)
+    for item in get_json("redisclusters", "-n", namespace)["items"]:
+        kubectl("patch", "rediscluster", item["metadata"]["name"], "-n", namespace,
+                "--type=merge", "-p", '{"metadata":{"finalizers":[]}}', check=False)
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def wait_ready(namespace, name, generation=None, timeout=600, what="Ready"):
+    deadline = time.time() + timeout
+    resource = {}
+    while time.time() < deadline:
+        resource = get_json("rediscluster", name, "-n", namespace)
+        status = resource.get("status", {})
+        fresh = generation is None or status.get("observedGeneration") == generation
+        if fresh and condition(resource, "Ready").get("status") == "True" and \
+                condition(resource, "Progressing").get("status") == "False":
+            return resource
+        time.sleep(3)
+    raise AssertionError("%s not %s: %s" % (name, what, json.dumps(resource.get("status"))[:2000]))
+
+
+def client_for(resource, password):
+    nodes = [ClusterNode(s["master"]["ip"], 6379) for s in resource["status"]["shards"]]
+    return RedisCluster(startup_nodes=nodes, password=password, socket_timeout=5)
+
+
+def test_operator_creates_heals_scales_and_deletes(operator_namespace):
+    namespace, log_path = operator_namespace
+    with open(os.path.join(ROOT, "config", "samples", "redis_v1alpha1_rediscluster.yaml")) as f:
+        cr = yaml.safe_load(f)
+    cr["metadata"].update({"namespace": namespace, "name": "opdemo"})
+    cr["spec"].update({"version": "7.0", "resources": {"requests": {"cpu": "10m"}},
+                       "storage": {"size": "1Gi", "reclaimPolicy": "Delete"}})
+    kubectl("apply", "-f", "-", stdin=json.dumps(cr))
+    resource = wait_ready(namespace, "opdemo", generation=1)
+    secret = get_json("secret", "opdemo-password", "-n", namespace)
+    password = base64.b64decode(secret["data"]["password"]).decode()
+    client = client_for(resource, password)
+    pipe = client.pipeline()
+    for index in range(20000):
+        pipe.set("op:%d" % index, index)
+    pipe.execute()
+
+    # A master pod goes away: it returns with a new IP and its volume; the operator re-meets.
+    master = resource["status"]["shards"][0]["master"]
+    kubectl("delete", "pod", master["pod"], "-n", namespace)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        resource = get_json("rediscluster", "opdemo", "-n", namespace)
+        ips = [s["master"]["ip"] for s in resource["status"].get("shards", [])] + [
+            r["ip"] for s in resource["status"].get("shards", []) for r in s["replicas"]]
+        if master["ip"] not in ips and condition(resource, "Ready").get("status") == "True":
+            break
+        time.sleep(3)
+    else:
+        raise AssertionError("no recovery: %s" % json.dumps(resource.get("status"))[:2000])
+    client = client_for(resource, password)
+    assert all(int(client.get("op:%d" % i)) == i for i in range(0, 20000, 3))
+
+    kubectl("patch", "rediscluster", "opdemo", "-n", namespace, "--type=merge",
+            "-p", '{"spec":{"shards":4}}')
+    resource = wait_ready(namespace, "opdemo", generation=2)
+    assert len(resource["status"]["shards"]) == 4
+    assert resource["status"]["resharding"]["slotsMoved"] == 4096
+    client = client_for(resource, password)
+    assert all(int(client.get("op:%d" % i)) == i for i in range(20000))
+
+    kubectl("delete", "rediscluster", "opdemo", "-n", namespace, "--timeout=300s")
+    deadline = time.time() + 120
+    while time.time() < deadline and get_json("pvc", "-n", namespace)["items"]:
+        time.sleep(2)
+    assert get_json("pvc", "-n", namespace)["items"] == [], "reclaimPolicy Delete keeps nothing"
+    with open(log_path) as handle:
+        assert password not in handle.read(), "the password reached the operator's log"
