@@ -51,7 +51,10 @@ demo: ## Main job: the operator on Kubernetes (local one unless KUBECONFIG answe
 	$(PY) hack/demo_k8s.py
 
 demo-down: ## Stop the demo's operator and the local Kubernetes
-	-kill $$(cat $${REDISIBLE_CLUSTER_DIR:-/var/lib/redisible-cluster}/run/demo-operator.pid) 2>/dev/null
+	@# The operator runs in its own process group with its runner children: stop them all.
+	-kill -9 -- -$$(cat $${REDISIBLE_CLUSTER_DIR:-/var/lib/redisible-cluster}/run/demo-operator.pid) 2>/dev/null
+	-pkill -9 -f "RedisCluster/redisible-demo/"
+	-rm -f $${REDISIBLE_CLUSTER_DIR:-/var/lib/redisible-cluster}/run/demo-operator.pid
 	local-cluster/cluster.sh down
 
 demo-local: ## No Kubernetes: a cluster of redis-server processes on loopback, grown 3 -> 4 shards

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, in two phases:
 #   1. unit tests and real Redis of every version (no Kubernetes), two workers;
-#   2. the e2e suite on a real Kubernetes: the cluster in KUBECONFIG when it answers,
+#   2. the e2e suite and the molecule scenario on a real Kubernetes: the cluster in
+#      KUBECONFIG when it answers,
 #      otherwise the local cluster (local-cluster/cluster.sh), started for the run and stopped
 #      after it.
 # hack/test.sh --e2e runs phase 2 only; extra arguments go to pytest.
@@ -32,3 +33,5 @@ else
   export KUBECONFIG=$REDISIBLE_CLUSTER_DIR/admin.kubeconfig
 fi
 REDISIBLE_E2E=1 .venv/bin/python -m pytest -m e2e --durations=10 "$@"
+# The operator-sdk layout's own check: the molecule scenario against the same cluster.
+PATH=$PWD/.venv/bin:$PATH molecule test

@@ -49,7 +49,8 @@ def operator_namespace(tmp_path_factory):
     yield namespace, log_path
     proc.kill()
     proc.wait()
-    subprocess.run(["pkill", "-9", "-f", "ansible-runner run"], check=False)
+    # ansible-runner starts playbooks in sessions of their own: stop this namespace's runs.
+    subprocess.run(["pkill", "-9", "-f", "RedisCluster/%s/" % namespace], check=False)
     for item in get_json("redisclusters", "-n", namespace)["items"]:
         kubectl("patch", "rediscluster", item["metadata"]["name"], "-n", namespace,
                 "--type=merge", "-p", '{"metadata":{"finalizers":[]}}', check=False)
