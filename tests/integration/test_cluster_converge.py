@@ -69,6 +69,9 @@ class Monitor(object):
         self.commands = []
         self.threads = []
         self.monitors = []
+        # A replica's MONITOR also shows its master's replication stream; those commands come
+        # from another pod's address, ours from ephemeral ports.
+        self.pod_addresses = set(p.address for p in pods.pods.values())
         for proc in pods.pods.values():
             monitor = proc.client().monitor()
             monitor.__enter__()
@@ -80,6 +83,9 @@ class Monitor(object):
     def _collect(self, monitor):
         try:
             for event in monitor.listen():
+                if "%s:%s" % (event.get("client_address"), event.get("client_port")) in \
+                        self.pod_addresses:
+                    continue
                 parts = event["command"].split(" ")
                 name = parts[0].lower().strip('"')
                 if name in ("cluster", "config") and len(parts) > 1:
