@@ -47,10 +47,6 @@ class Node(object):
     def call(self, *args):
         return self.client.execute_command(*args)
 
-    def text(self, *args):
-        reply = self.call(*args)
-        return reply.decode() if isinstance(reply, bytes) else reply
-
     def pipeline(self):
         return self.client.pipeline(transaction=False)
 

@@ -204,12 +204,6 @@ class ClusterPods(object):
                  "shard": shard, "ordinal": ordinal, "node_name": None}
                 for (shard, ordinal), p in sorted(self.pods.items())]
 
-    def by_name(self, name):
-        for (shard, ordinal), proc in self.pods.items():
-            if "c-shard-%d-%d" % (shard, ordinal) == name:
-                return proc
-        raise KeyError(name)
-
     def any(self):
         return next(iter(self.pods.values()))
 
