@@ -272,6 +272,18 @@ class ClusterConverger(object):
     def _do_repair_slots(self, plan):
         states = plan.states
         by_id = dict((s.node_id, s) for s in states if s.reachable)
+        # First give every node that lost track of an open slot's owner its owner back: one
+        # unowned slot keeps a node's whole cluster down, so they all go before any move.
+        told = set()
+        for repair in plan.repairs:
+            for node_id in repair.stale_views:
+                node = self.node(by_id[node_id].pod)
+                if node_id != repair.target:
+                    node.call("CLUSTER", "SETSLOT", repair.slot, "STABLE")
+                node.call("CLUSTER", "SETSLOT", repair.slot, "NODE", repair.owner)
+                told.add(node_id)
+        for node_id in told:
+            self._wait_cluster_ok(self.node(by_id[node_id].pod), seconds=15)
         for repair in plan.repairs:
             third = [n for n in repair.open_on if n not in (repair.owner, repair.target)]
             if repair.target is None:
@@ -289,6 +301,16 @@ class ClusterConverger(object):
                 self.slots_moved += mover.slots_moved
                 self.keys_moved += mover.keys_moved
             self._act("repair " + repair.describe())
+
+    @staticmethod
+    def _wait_cluster_ok(node, seconds):
+        """Give a node whose slot view was just corrected time to report cluster_state:ok
+        (the slot mover backs off on CLUSTERDOWN anyway, so this only shortens the wait)."""
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if b"cluster_state:ok" in node.call("CLUSTER", "INFO"):
+                return
+            time.sleep(0.1)
 
     def _do_cover_slots(self, plan):
         for master_id, slots in sorted(plan.cover.items()):

@@ -311,13 +311,17 @@ class SlotRepair(object):
     becomes the owner: keys that already reached the target stay where clients find them.
     """
 
-    __slots__ = ("slot", "owner", "target", "open_on")
+    __slots__ = ("slot", "owner", "target", "open_on", "stale_views")
 
-    def __init__(self, slot, owner, target, open_on):
+    def __init__(self, slot, owner, target, open_on, stale_views=()):
         self.slot = slot
         self.owner = owner
         self.target = target
         self.open_on = open_on
+        # Nodes that see no owner (or a stale one) for the slot: a node IMPORTING a slot
+        # ignores claims on it, and one unowned slot keeps its whole cluster down (RESTORE-ASKING
+        # gets CLUSTERDOWN). SETSLOT <slot> NODE <owner> fixes the view and keeps IMPORTING.
+        self.stale_views = list(stale_views)
 
     def describe(self):
         if self.target is None:
@@ -477,6 +481,14 @@ def _replicates_stale_address(state, master):
     return (host, str(port)) != (master.pod.host, str(master.pod.port))
 
 
+def view_owner(state, slot):
+    """Who ``state`` believes serves ``slot`` (None when nobody does in its view)."""
+    for line in state.nodes.values():
+        if line.is_master and slot in line.slots:
+            return line.node_id
+    return None
+
+
 def observed_owners(members):
     """slot -> owner id, from each master's own claim (the authority for its slots)."""
     owners = {}
@@ -596,7 +608,10 @@ def plan_converge(states, desired, slot_keys=None):
         if owner is None:
             # Nobody owns it: cover_slots gives it to the holder; just clear the open state.
             target = None
-        plan.repairs.append(SlotRepair(slot, owner, target, sorted(open_slots[slot])))
+        stale = [n for n in sorted(set(open_slots[slot]) | ({target} - {None}))
+                 if owner is not None and n != owner and view_owner(ids[n], slot) != owner]
+        plan.repairs.append(SlotRepair(slot, owner, target, sorted(open_slots[slot]),
+                                       stale_views=stale))
 
     uncovered = set(range(SLOT_COUNT)) - set(owners)
     if uncovered:

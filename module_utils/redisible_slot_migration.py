@@ -23,6 +23,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 # Measured in bench/: 20,000-key windows move ~1.35x faster than 5,000 and no slower for
@@ -66,6 +67,16 @@ def windows_by_keys(slot_counts, window_keys, max_slots):
     if current:
         windows.append(current)
     return windows
+
+
+# Retries of a failing MIGRATE: about 15 s of back-off for transient cluster states, or
+# batches down to one key for big keys.
+MIGRATE_ATTEMPTS = 10
+
+
+def is_transient(reason):
+    """Errors that clear by themselves once the cluster view settles."""
+    return "CLUSTERDOWN" in reason or "TRYAGAIN" in reason
 
 
 def _is_error(reply):
@@ -181,12 +192,16 @@ class SlotMover(object):
             moved += moved_now
             if failures:
                 attempts += 1
-                if attempts > 6:
+                if attempts > MIGRATE_ATTEMPTS:
                     raise MigrationError("slot(s) %s: MIGRATE %s -> %s keeps failing: %s" % (
                         ",".join(str(s) for s in sorted(failures)), src.address,
                         "%s:%s" % self.addresses[dst_id], "; ".join(
                             sorted(set(failures.values())))))
-                batch = max(1, batch // 4)  # big keys: fewer per call, same long timeout
+                if any(is_transient(reason) for reason in failures.values()):
+                    # The target is settling its cluster view (CLUSTERDOWN/TRYAGAIN): wait.
+                    time.sleep(min(2.0, 0.25 * 2 ** attempts))
+                else:
+                    batch = max(1, batch // 4)  # big keys: fewer per call, same long timeout
         self._pipeline_checked(dst, [("CLUSTER", "SETSLOT", s, "NODE", dst_id) for s in window],
                                "assign to target %s" % dst.address)
         # The target's epoch bump is authoritative; the source and the others learn it by

@@ -231,6 +231,7 @@ def test_plan_open_slot_with_keys_on_the_importer_finishes_the_migration():
     states = [states[0], _state("s1-0", 1, 0, ADDR[1], s1, dbsize=10), states[2]]
     plan = plan_converge(states, DesiredShape(3, 0), slot_keys={5: {ID[1]: 3, ID[0]: 2}})
     assert [(r.slot, r.owner, r.target) for r in plan.repairs] == [(5, ID[0], ID[1])]
+    assert plan.repairs[0].stale_views == []  # s1-0 still sees s0-0 owning slot 5
     assert lines  # the owner's view is unchanged input
     empty = plan_converge(states, DesiredShape(3, 0), slot_keys={5: {ID[0]: 2}})
     assert [(r.slot, r.target) for r in empty.repairs] == [(5, None)]
@@ -319,3 +320,32 @@ def test_merge_conditions_keeps_transition_time_when_status_is_unchanged():
     status, changed = status_patch({"conditions": flipped, "observedGeneration": 3},
                                    [{"type": "Ready", "status": "True"}], {}, "t4", 3)
     assert changed is False and status["conditions"][0]["lastTransitionTime"] == "t3"
+
+
+def test_repair_tells_an_importing_target_who_owns_the_slot_when_its_view_lost_it():
+    """After the source failed over, the importer ignored the new owner's claim on the slot:
+    RESTORE-ASKING would get CLUSTERDOWN until it learns the owner again."""
+    states = _healthy_three_by_zero()
+    s1 = []
+    for line in NODES_LINES(states[1]):
+        if line.startswith(ID[0]):
+            line = line.replace(" 0-5461", " 0-4 6-5461")  # slot 5 unowned in s1-0's view
+        if "myself" in line:
+            line += " [5-<-%s]" % ID[9]                     # importing from the dead master
+        s1.append(line)
+    states = [states[0], _state("s1-0", 1, 0, ADDR[1], s1, dbsize=10), states[2]]
+    plan = plan_converge(states, DesiredShape(3, 0), slot_keys={5: {ID[1]: 3, ID[0]: 2}})
+    repair = plan.repairs[0]
+    assert (repair.slot, repair.owner, repair.target) == (5, ID[0], ID[1])
+    assert repair.stale_views == [ID[1]]
+    # Without keys on the importer the slot is only marked stable, but its view is fixed too.
+    empty = plan_converge(states, DesiredShape(3, 0), slot_keys={5: {ID[0]: 2}}).repairs[0]
+    assert empty.target is None and empty.stale_views == [ID[1]]
+
+
+def test_transient_migrate_errors_are_told_apart_from_real_ones():
+    from ansible.module_utils.redisible_slot_migration import is_transient
+    assert is_transient("Target instance replied with error: CLUSTERDOWN The cluster is down")
+    assert is_transient("TRYAGAIN Multiple keys request during rehashing of slot")
+    assert not is_transient("IOERR error or timeout reading to target instance")
+    assert not is_transient("ERR Target instance replied with error: NOAUTH")
