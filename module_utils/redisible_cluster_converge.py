@@ -284,23 +284,25 @@ class ClusterConverger(object):
                 told.add(node_id)
         for node_id in told:
             self._wait_cluster_ok(self.node(by_id[node_id].pod), seconds=15)
-        for repair in plan.repairs:
-            third = [n for n in repair.open_on if n not in (repair.owner, repair.target)]
-            if repair.target is None:
-                third = repair.open_on
-            for node_id in third:
-                self.node(by_id[node_id].pod).call("CLUSTER", "SETSLOT", repair.slot, "STABLE")
-            if repair.target is not None:
-                mover = self._mover(states)
-                try:
-                    mover.finish_slot(repair.slot, repair.owner, repair.target)
-                except MigrationError as exc:
-                    raise ConvergeError("repair of slot %d failed: %s" % (repair.slot, exc))
-                finally:
-                    self._close_mover(mover)
-                self.slots_moved += mover.slots_moved
-                self.keys_moved += mover.keys_moved
-            self._act("repair " + repair.describe())
+        mover = self._mover(states)  # one set of connections serves every repaired slot
+        try:
+            for repair in plan.repairs:
+                third = [n for n in repair.open_on if n not in (repair.owner, repair.target)]
+                if repair.target is None:
+                    third = repair.open_on
+                for node_id in third:
+                    self.node(by_id[node_id].pod).call("CLUSTER", "SETSLOT", repair.slot,
+                                                       "STABLE")
+                if repair.target is not None:
+                    try:
+                        mover.finish_slot(repair.slot, repair.owner, repair.target)
+                    except MigrationError as exc:
+                        raise ConvergeError("repair of slot %d failed: %s" % (repair.slot, exc))
+                self._act("repair " + repair.describe())
+        finally:
+            self.slots_moved += mover.slots_moved
+            self.keys_moved += mover.keys_moved
+            self._close_mover(mover)
 
     @staticmethod
     def _wait_cluster_ok(node, seconds):
