@@ -168,6 +168,68 @@ def rediscluster_schema():
     return spec, status
 
 
+def redis_schema():
+    """Standalone: one Redis pod with its volume."""
+    status = common_status()
+    status.update({
+        "pod": {"type": "string"}, "ip": {"type": "string"}, "node": {"type": "string"},
+        "role": {"type": "string"}, "keys": {"type": "integer"},
+        "usedMemoryBytes": {"type": "integer"},
+    })
+    return common_spec(), status
+
+
+def redissentinel_schema():
+    spec = common_spec()
+    spec.update({
+        "replicas": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3,
+                     "description": "Redis pods: the master and its replicas. Scale-down "
+                                    "never removes the master (the sentinels fail over first)."},
+        "sentinel": {
+            "type": "object", "default": {},
+            "x-kubernetes-validations": [{
+                "rule": "self.quorum <= self.replicas",
+                "message": "sentinel.quorum cannot be more than sentinel.replicas"}],
+            "properties": {
+                "replicas": {"type": "integer", "minimum": 1, "maximum": 7, "default": 3,
+                             "description": "Sentinel pods (odd numbers tolerate the most "
+                                            "failures)."},
+                "quorum": {"type": "integer", "minimum": 1, "maximum": 7, "default": 2,
+                           "description": "Sentinels that must agree the master is down."},
+                "masterName": {"type": "string", "default": "mymaster",
+                               "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                               "description": "Name clients ask the sentinels for."},
+                "downAfterMilliseconds": {"type": "integer", "minimum": 100,
+                                          "maximum": 600000, "default": 5000},
+                "failoverTimeout": {"type": "integer", "minimum": 1000, "maximum": 3600000,
+                                    "default": 60000},
+                "parallelSyncs": {"type": "integer", "minimum": 1, "maximum": 10,
+                                  "default": 1},
+                "resources": common_spec()["resources"]}},
+    })
+    replica = {"type": "object", "properties": {
+        "pod": {"type": "string"}, "ip": {"type": "string"}, "port": {"type": "integer"},
+        "node": {"type": "string", "nullable": True}, "keys": {"type": "integer"},
+        "linkStatus": {"type": "string"}, "lagBytes": {"type": "integer", "nullable": True}}}
+    status = common_status()
+    status.update({
+        "masterName": {"type": "string"},
+        "readyReplicas": {"type": "integer"},
+        "master": {"type": "object", "nullable": True, "properties": {
+            "pod": {"type": "string"}, "ip": {"type": "string"}, "port": {"type": "integer"},
+            "node": {"type": "string", "nullable": True}, "keys": {"type": "integer"}}},
+        "replicas": {"type": "array", "items": replica},
+        "sentinels": {"type": "array", "items": {"type": "object", "properties": {
+            "pod": {"type": "string"}, "ip": {"type": "string"}, "port": {"type": "integer"},
+            "node": {"type": "string", "nullable": True},
+            "master": {"type": "string", "nullable": True},
+            "knownSentinels": {"type": "integer"}, "knownReplicas": {"type": "integer"},
+            "reachable": {"type": "boolean"}}}},
+        "placementConflicts": {"type": "array", "items": {"type": "string"}},
+    })
+    return spec, status
+
+
 def crd(kind, plural, short_names, spec, status, columns):
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -203,7 +265,23 @@ def ready_columns(extra):
 
 def all_crds():
     spec, status = rediscluster_schema()
+    redis_spec, redis_status = redis_schema()
+    sentinel_spec, sentinel_status = redissentinel_schema()
     return {
+        "redis.redisible.io_redis.yaml": crd(
+            "Redis", "redis", ["rds"], redis_spec, redis_status, ready_columns([
+                {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
+                {"name": "Pod", "type": "string", "jsonPath": ".status.pod"},
+                {"name": "Keys", "type": "integer", "jsonPath": ".status.keys"},
+            ])),
+        "redis.redisible.io_redissentinels.yaml": crd(
+            "RedisSentinel", "redissentinels", ["rdsn"], sentinel_spec,
+            sentinel_status, ready_columns([
+                {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
+                {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+                {"name": "Sentinels", "type": "integer", "jsonPath": ".spec.sentinel.replicas"},
+                {"name": "Master", "type": "string", "jsonPath": ".status.master.pod"},
+            ])),
         "redis.redisible.io_redisclusters.yaml": crd(
             "RedisCluster", "redisclusters", ["rdc"], spec, status, ready_columns([
                 {"name": "Version", "type": "string", "jsonPath": ".spec.version"},

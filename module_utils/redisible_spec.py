@@ -22,6 +22,7 @@ OWNED_DIRECTIVES = (
     "replicaof", "slaveof", "rename-command", "cluster-enabled", "cluster-config-file",
     "cluster-announce-ip", "cluster-announce-port", "cluster-announce-bus-port",
     "cluster-migration-barrier", "cluster-allow-replica-migration",
+    "replica-announce-ip", "replica-announce-port", "slave-announce-ip", "slave-announce-port",
 )
 
 # A password goes into redis.conf unquoted: no blanks, quotes or backslashes.
@@ -34,11 +35,25 @@ NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 LIMITS = {
     "RedisCluster": {"shards": (3, 100), "replicasPerShard": (0, 5)},
+    "RedisSentinel": {"replicas": (1, 10), "sentinel.replicas": (1, 7),
+                      "sentinel.quorum": (1, 7),
+                      "sentinel.downAfterMilliseconds": (100, 600000),
+                      "sentinel.failoverTimeout": (1000, 3600000),
+                      "sentinel.parallelSyncs": (1, 10)},
+    "Redis": {},
 }
+MASTER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _lookup(spec, path):
+    value = spec
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _int_in(errors, spec, field, low, high):
-    value = spec.get(field)
+    value = _lookup(spec, field)
     if not isinstance(value, int) or isinstance(value, bool):
         errors.append("spec.%s must be an integer, got %r" % (field, value))
     elif not low <= value <= high:
@@ -80,9 +95,23 @@ def validate_spec(kind, name, spec):
         errors.append("spec.storage.size %r is not a Kubernetes quantity" % storage.get("size"))
     if storage.get("reclaimPolicy") not in ("Retain", "Delete"):
         errors.append("spec.storage.reclaimPolicy must be Retain or Delete")
+    if kind == "RedisSentinel":
+        errors.extend(_sentinel_errors(spec.get("sentinel") or {}))
     policy = (spec.get("antiAffinity") or {}).get("policy")
     if policy not in ("required", "preferred"):
         errors.append("spec.antiAffinity.policy must be required or preferred")
+    return errors
+
+
+def _sentinel_errors(sentinel):
+    errors = []
+    quorum, count = sentinel.get("quorum"), sentinel.get("replicas")
+    if isinstance(quorum, int) and isinstance(count, int) and quorum > count:
+        errors.append("spec.sentinel.quorum (%d) cannot be more than spec.sentinel.replicas "
+                      "(%d): no failover could ever be agreed" % (quorum, count))
+    if not MASTER_NAME_PATTERN.match(str(sentinel.get("masterName", ""))):
+        errors.append("spec.sentinel.masterName %r must be letters, digits, '.', '_' or '-'"
+                      % sentinel.get("masterName"))
     return errors
 
 

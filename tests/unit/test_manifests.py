@@ -28,6 +28,15 @@ SAMPLE = os.path.join(ROOT, "config", "samples", "redis_v1alpha1_rediscluster.ya
 CRD_FILE = os.path.join(ROOT, "config", "crd", "bases", "redis.redisible.io_redisclusters.yaml")
 
 
+def role_spec_defaults(role):
+    """What a playbook run starts from: the shared defaults, then the mode role's own."""
+    with open(os.path.join(ROOT, "roles", "common", "defaults", "main.yml")) as handle:
+        defaults = copy.deepcopy(yaml.safe_load(handle)["redisible_common_spec_defaults"])
+    with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as handle:
+        defaults.update(yaml.safe_load(handle)["%s_spec_defaults" % role])
+    return defaults
+
+
 def load_sample():
     with open(SAMPLE) as handle:
         return yaml.safe_load(handle)
@@ -226,8 +235,7 @@ def test_samples_are_valid_against_the_crd():
 
 
 def test_role_defaults_match_crd_defaults():
-    with open(os.path.join(ROOT, "roles", "rediscluster", "defaults", "main.yml")) as handle:
-        defaults = yaml.safe_load(handle)["rediscluster_spec_defaults"]
+    defaults = role_spec_defaults("rediscluster")
     spec = crd_schema()["properties"]["spec"]["properties"]
     for field, schema in spec.items():
         if "default" in schema and schema["default"] != {}:
@@ -271,8 +279,7 @@ def test_invalid_cr_is_rejected_with_a_readable_message(name, change, expected):
 @pytest.mark.parametrize("name,change,expected", INVALID, ids=[c[0] for c in INVALID])
 def test_the_role_rejects_what_the_crd_rejects(name, change, expected):
     """Playbook users have no API server: the role's own validation must agree."""
-    with open(os.path.join(ROOT, "roles", "rediscluster", "defaults", "main.yml")) as handle:
-        spec = yaml.safe_load(handle)["rediscluster_spec_defaults"]
+    spec = role_spec_defaults("rediscluster")
     for key, value in change.items():
         if isinstance(value, dict) and isinstance(spec.get(key), dict) and key != "redisConfig":
             spec[key] = dict(spec[key], **value)
