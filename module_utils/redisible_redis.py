@@ -60,3 +60,36 @@ class Node(object):
 def error_text(exc):
     """A one-line reason for a Redis error, with the password never in it."""
     return "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+
+
+def _info_fields(text):
+    fields = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and ":" in line:
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def instance_info(host, port, password=None):
+    """Role, version, memory and key count of one Redis, for status (read-only)."""
+    node = Node(host, port, password)
+    try:
+        pipe = node.pipeline()
+        pipe.execute_command("INFO", "server")
+        pipe.execute_command("INFO", "memory")
+        pipe.execute_command("INFO", "replication")
+        pipe.execute_command("DBSIZE")
+        server, memory, replication, dbsize = pipe.execute()
+    finally:
+        node.close()
+    fields = {}
+    for text in (server, memory, replication):
+        fields.update(_info_fields(text.decode() if isinstance(text, bytes) else text))
+    return {
+        "role": fields.get("role"),
+        "redis_version": fields.get("redis_version"),
+        "used_memory": int(fields.get("used_memory", 0)),
+        "keys": int(dbsize),
+        "connected_replicas": int(fields.get("connected_slaves", 0)),
+    }

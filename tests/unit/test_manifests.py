@@ -1,75 +1,27 @@
-"""Rendered manifests and the CRD schema, without a cluster.
-
-The role renders through real ansible-playbook runs; every object is validated against the
-OpenAPI schema of a pinned Kubernetes release (kubernetes-validate), and CRs against the
-generated CRD's structural schema plus its CEL rules (cel-python).
-"""
+"""RedisCluster: rendered manifests and the CRD schema, without a cluster."""
 
 import copy
 import json
 import os
-import subprocess
 import sys
 
-import celpy
-import jsonschema
-import kubernetes_validate
 import pytest
-import yaml
+from ansible.module_utils.redisible_spec import OWNED_DIRECTIVES, validate_spec
+from manifest_helpers import (
+    CRD_FILE,
+    ROOT,
+    by_kind,
+    default_mismatches,
+    load_sample,
+    render,
+    role_spec_defaults,
+    schema_errors,
+    validate_k8s,
+)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "hack"))
 
 import gen_crds  # noqa: E402
-from ansible.module_utils.redisible_spec import OWNED_DIRECTIVES, validate_spec  # noqa: E402
-
-KUBERNETES_VERSION = "1.33.0"
-SAMPLE = os.path.join(ROOT, "config", "samples", "redis_v1alpha1_rediscluster.yaml")
-CRD_FILE = os.path.join(ROOT, "config", "crd", "bases", "redis.redisible.io_redisclusters.yaml")
-
-
-def role_spec_defaults(role):
-    """What a playbook run starts from: the shared defaults, then the mode role's own."""
-    with open(os.path.join(ROOT, "roles", "common", "defaults", "main.yml")) as handle:
-        defaults = copy.deepcopy(yaml.safe_load(handle)["redisible_common_spec_defaults"])
-    with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as handle:
-        defaults.update(yaml.safe_load(handle)["%s_spec_defaults" % role])
-    return defaults
-
-
-def load_sample():
-    with open(SAMPLE) as handle:
-        return yaml.safe_load(handle)
-
-
-def render(cr, tmp_path, existing=None):
-    cr_file = tmp_path / "cr.json"
-    out = tmp_path / "manifests.json"
-    extra = dict(cr)
-    if existing is not None:
-        extra["rediscluster_existing_groups"] = existing
-    cr_file.write_text(json.dumps(extra))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-         os.path.join(ROOT, "tests", "playbooks", "render_rediscluster.yml"),
-         "-e", "@%s" % cr_file, "-e", "out=%s" % out],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(out.read_text())
-
-
-def validate_k8s(manifest):
-    try:
-        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        raise AssertionError("%s/%s: %s" % (manifest["kind"], manifest["metadata"]["name"],
-                                            exc.message))
-
-
-def by_kind(manifests, kind):
-    return [m for m in manifests if m["kind"] == kind]
 
 
 def edge_cases():
@@ -168,7 +120,8 @@ def test_edge_case_placement_storage_and_service(rendered):
 def test_scale_down_keeps_leaving_pods_until_the_converge_empties_them(tmp_path):
     cr = load_sample()
     cr["spec"].update({"shards": 3, "replicasPerShard": 0})
-    manifests = render(cr, tmp_path, existing={0: 2, 1: 2, 2: 2, 3: 2, 4: 2})
+    existing = {"rediscluster_existing_groups": {0: 2, 1: 2, 2: 2, 3: 2, 4: 2}}
+    manifests = render(cr, tmp_path, existing=existing)
     statefulsets = {s["metadata"]["name"]: s["spec"]["replicas"]
                     for s in by_kind(manifests, "StatefulSet")}
     assert statefulsets == {"demo-shard-%d" % i: 2 for i in range(5)}
@@ -184,43 +137,6 @@ def test_defaults_apply_to_a_minimal_cr(rendered):
 
 # --- the CRD --------------------------------------------------------------------------------
 
-def crd_schema():
-    with open(CRD_FILE) as handle:
-        crd = yaml.safe_load(handle)
-    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-
-
-def cel_rules(schema, path=()):
-    """(path, rule, message) for every x-kubernetes-validations entry."""
-    for rule in schema.get("x-kubernetes-validations", []):
-        yield path, rule["rule"], rule["message"]
-    for name, sub in schema.get("properties", {}).items():
-        for found in cel_rules(sub, path + (name,)):
-            yield found
-
-
-def schema_errors(cr):
-    """Every message the API server would give for this CR (structural schema + CEL)."""
-    schema = crd_schema()
-    errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(cr)]
-    if errors:
-        return errors  # like the API server: CEL rules run on well-typed objects only
-    env = celpy.Environment()
-    for path, rule, message in cel_rules(schema):
-        value = cr
-        for key in path:
-            if not isinstance(value, dict) or key not in value:
-                value = None
-                break
-            value = value[key]
-        if value is None:
-            continue
-        program = env.program(env.compile(rule))
-        if not bool(program.evaluate({"self": celpy.json_to_cel(value)})):
-            errors.append(message)
-    return errors
-
-
 def test_committed_crds_match_the_generator():
     for name, document in gen_crds.all_crds().items():
         with open(os.path.join(ROOT, "config", "crd", "bases", name)) as handle:
@@ -235,15 +151,7 @@ def test_samples_are_valid_against_the_crd():
 
 
 def test_role_defaults_match_crd_defaults():
-    defaults = role_spec_defaults("rediscluster")
-    spec = crd_schema()["properties"]["spec"]["properties"]
-    for field, schema in spec.items():
-        if "default" in schema and schema["default"] != {}:
-            assert defaults[field] == schema["default"], field
-        for sub, sub_schema in schema.get("properties", {}).items():
-            # Sub-defaults of an object without a default apply only when it is given.
-            if "default" in sub_schema and "default" in schema:
-                assert defaults[field][sub] == sub_schema["default"], (field, sub)
+    assert default_mismatches("rediscluster", CRD_FILE) == []
 
 
 INVALID = [

@@ -1,0 +1,243 @@
+"""Redis (standalone) and RedisSentinel: rendered manifests and CRD schemas, without a cluster."""
+
+import copy
+import json
+import os
+
+import pytest
+import yaml
+from ansible.module_utils.redisible_sentinel_state import PARKING_HOST, PARKING_PORT
+from ansible.module_utils.redisible_spec import validate_spec
+from manifest_helpers import (
+    ROOT,
+    by_kind,
+    default_mismatches,
+    load_sample,
+    render,
+    role_spec_defaults,
+    schema_errors,
+    validate_k8s,
+)
+
+CRDS = os.path.join(ROOT, "config", "crd", "bases")
+SENTINEL_CRD = os.path.join(CRDS, "redis.redisible.io_redissentinels.yaml")
+REDIS_CRD = os.path.join(CRDS, "redis.redisible.io_redis.yaml")
+
+
+def sentinel_cases():
+    sample = load_sample("redissentinel")
+    required = copy.deepcopy(sample)
+    required["spec"].update({
+        "version": "7.0", "replicas": 5,
+        "antiAffinity": {"policy": "required", "topologyKey": "kubernetes.io/hostname"},
+        "sentinel": {"replicas": 5, "quorum": 3, "resources": {"limits": {"memory": "64Mi"}}},
+        "service": {"type": "NodePort"}, "passwordSecret": {"name": "mine", "key": "pw"},
+        "storage": {"size": "5Gi", "storageClassName": "fast", "reclaimPolicy": "Delete"},
+    })
+    minimal = {"apiVersion": sample["apiVersion"], "kind": "RedisSentinel",
+               "metadata": {"name": "tiny", "namespace": "ns1"}, "spec": {}}
+    return {"sample": sample, "required": required, "minimal": minimal}
+
+
+def redis_cases():
+    sample = load_sample("redis")
+    minimal = {"apiVersion": sample["apiVersion"], "kind": "Redis",
+               "metadata": {"name": "tiny", "namespace": "ns1"}, "spec": {}}
+    return {"sample": sample, "minimal": minimal}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    result = {}
+    for name, cr in sentinel_cases().items():
+        result["sentinel-" + name] = render(cr, tmp_path_factory.mktemp(name),
+                                            role="redissentinel")
+    for name, cr in redis_cases().items():
+        result["redis-" + name] = render(cr, tmp_path_factory.mktemp(name), role="redis")
+    return result
+
+
+CASES = ["sentinel-" + c for c in sorted(sentinel_cases())] + \
+    ["redis-" + c for c in sorted(redis_cases())]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_rendered_manifest_is_valid_kubernetes(rendered, case):
+    assert rendered[case]
+    for manifest in rendered[case]:
+        validate_k8s(manifest)
+
+
+def named(manifests, kind, name):
+    found = [m for m in by_kind(manifests, kind) if m["metadata"]["name"] == name]
+    assert len(found) == 1, (kind, name, [m["metadata"]["name"] for m in manifests])
+    return found[0]
+
+
+def test_sentinel_sample_renders_redis_pods_sentinels_services_and_budgets(rendered):
+    manifests = rendered["sentinel-sample"]
+    redis_set = named(manifests, "StatefulSet", "ha-redis")
+    sentinel_set = named(manifests, "StatefulSet", "ha-sentinel")
+    assert redis_set["spec"]["replicas"] == 3 and sentinel_set["spec"]["replicas"] == 3
+    redis_labels = redis_set["spec"]["selector"]["matchLabels"]
+    sentinel_labels = sentinel_set["spec"]["selector"]["matchLabels"]
+    assert redis_labels["app.kubernetes.io/component"] == "redis"
+    assert sentinel_labels["app.kubernetes.io/component"] == "sentinel"
+    # Redis pods start parked and announce their IP; no cluster bus.
+    container = redis_set["spec"]["template"]["spec"]["containers"][0]
+    script = container["args"][0]
+    assert "replica-announce-ip %s" in script
+    assert "replicaof %s %d" % (PARKING_HOST, PARKING_PORT) in script
+    assert [p["name"] for p in container["ports"]] == ["redis"]
+    assert "master_link_status:up" in json.dumps(container["readinessProbe"])
+    # Sentinels: empty config on an emptyDir, password, announce-ip, probe on the master name.
+    sentinel = sentinel_set["spec"]["template"]["spec"]
+    assert sentinel["volumes"] == [{"name": "data", "emptyDir": {}}]
+    assert "volumeClaimTemplates" not in sentinel_set["spec"]
+    script = sentinel["containers"][0]["args"][0]
+    assert "sentinel announce-ip %s" in script and "requirepass" in script
+    assert "--sentinel" in script
+    assert "get-master-addr-by-name mymaster" in json.dumps(
+        sentinel["containers"][0]["readinessProbe"])
+    # Sentinels spread like the Redis pods.
+    term = sentinel["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert term["labelSelector"]["matchLabels"] == sentinel_labels
+    # Services: plain clients reach the labelled master, sentinel-aware ones the sentinels.
+    assert named(manifests, "Service", "ha")["spec"]["selector"] == dict(
+        redis_labels, **{"redis.redisible.io/role": "master"})
+    assert named(manifests, "Service", "ha-sentinel")["spec"]["selector"] == sentinel_labels
+    headless = named(manifests, "Service", "ha-headless")
+    assert headless["spec"]["selector"] == redis_labels
+    assert [p["name"] for p in headless["spec"]["ports"]] == ["redis"]
+    assert {b["metadata"]["name"] for b in by_kind(manifests, "PodDisruptionBudget")} == {
+        "ha-redis", "ha-sentinel"}
+    config = by_kind(manifests, "ConfigMap")[0]["data"]["redis.conf"]
+    assert "cluster-enabled" not in config and "requirepass" not in config
+
+
+def test_sentinel_edge_case_required_placement_and_sentinel_resources(rendered):
+    manifests = rendered["sentinel-required"]
+    sentinel = named(manifests, "StatefulSet", "ha-sentinel")["spec"]["template"]["spec"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in sentinel["affinity"][
+        "podAntiAffinity"]
+    assert sentinel["containers"][0]["resources"] == {"limits": {"memory": "64Mi"}}
+    assert named(manifests, "Service", "ha-sentinel")["spec"]["type"] == "NodePort"
+    env = {e["name"]: e for e in sentinel["containers"][0]["env"]}
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "mine", "key": "pw"}
+
+
+def test_sentinel_scale_down_keeps_leaving_pods_until_the_converge_moved_the_master(tmp_path):
+    cr = load_sample("redissentinel")
+    cr["spec"]["replicas"] = 2
+    manifests = render(cr, tmp_path, existing={"redissentinel_existing_replicas": 5},
+                       role="redissentinel")
+    assert named(manifests, "StatefulSet", "ha-redis")["spec"]["replicas"] == 5
+
+
+def test_redis_sample_renders_one_pod_with_its_volume(rendered):
+    manifests = rendered["redis-sample"]
+    assert sorted(m["kind"] for m in manifests) == ["ConfigMap", "Service", "Service",
+                                                    "StatefulSet"]
+    statefulset = named(manifests, "StatefulSet", "cache")
+    assert statefulset["spec"]["replicas"] == 1
+    script = statefulset["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert "replicaof" not in script and "announce" not in script
+    config = by_kind(manifests, "ConfigMap")[0]["data"]["redis.conf"]
+    assert "maxmemory 128mb" in config and "cluster-enabled" not in config
+    minimal = named(rendered["redis-minimal"], "StatefulSet", "tiny")
+    assert minimal["spec"]["template"]["spec"]["containers"][0]["image"].endswith("redis:7.0.15")
+
+
+def test_parking_address_is_the_same_in_the_role_and_the_planner():
+    with open(os.path.join(ROOT, "roles", "redissentinel", "vars", "main.yml")) as handle:
+        parking = yaml.safe_load(handle)["redissentinel_parking"]
+    assert parking == "%s %d" % (PARKING_HOST, PARKING_PORT)
+
+
+# --- the CRDs -------------------------------------------------------------------------------
+
+def test_samples_and_edge_cases_are_valid():
+    for cr in sentinel_cases().values():
+        assert schema_errors(cr, SENTINEL_CRD) == []
+    for cr in redis_cases().values():
+        assert schema_errors(cr, REDIS_CRD) == []
+
+
+def test_role_defaults_match_crd_defaults():
+    assert default_mismatches("redissentinel", SENTINEL_CRD) == []
+    assert default_mismatches("redis", REDIS_CRD) == []
+
+
+def test_the_three_kinds_share_one_definition_of_the_common_fields():
+    specs = {}
+    for name in ("redis", "redissentinels", "redisclusters"):
+        with open(os.path.join(CRDS, "redis.redisible.io_%s.yaml" % name)) as handle:
+            crd = yaml.safe_load(handle)
+        specs[name] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+            "spec"]["properties"]
+    for field in ("version", "image", "redisConfig", "passwordSecret", "resources", "storage",
+                  "antiAffinity", "affinity", "nodeSelector", "tolerations", "service",
+                  "paused"):
+        assert specs["redis"][field] == specs["redissentinels"][field] == \
+            specs["redisclusters"][field], field
+
+
+SENTINEL_INVALID = [
+    ("no Redis pod", {"replicas": 0}, "minimum"),
+    ("eleven Redis pods", {"replicas": 11}, "maximum"),
+    ("no sentinel", {"sentinel": {"replicas": 0}}, "minimum"),
+    ("quorum above sentinels", {"sentinel": {"replicas": 3, "quorum": 4}},
+     "quorum cannot be more than"),
+    ("bad master name", {"sentinel": {"masterName": "my master"}}, "does not match"),
+    ("tiny down-after", {"sentinel": {"downAfterMilliseconds": 10}}, "minimum"),
+    ("owned replicaof", {"redisConfig": {"replicaof": "10.0.0.1 6379"}},
+     "directives the operator owns"),
+    ("owned replica-announce-ip", {"redisConfig": {"replica-announce-ip": "1.2.3.4"}},
+     "directives the operator owns"),
+    ("unknown version", {"version": "4.0"}, "is not one of"),
+]
+
+
+def sentinel_cr(change):
+    cr = load_sample("redissentinel")
+    for key, value in change.items():
+        if key == "sentinel":
+            cr["spec"]["sentinel"] = dict(cr["spec"]["sentinel"], **value)
+        else:
+            cr["spec"][key] = value
+    return cr
+
+
+@pytest.mark.parametrize("name,change,expected", SENTINEL_INVALID,
+                         ids=[c[0] for c in SENTINEL_INVALID])
+def test_invalid_sentinel_cr_is_rejected_with_a_readable_message(name, change, expected):
+    errors = schema_errors(sentinel_cr(change), SENTINEL_CRD)
+    assert any(expected in e for e in errors), errors
+
+
+@pytest.mark.parametrize("name,change,expected", SENTINEL_INVALID,
+                         ids=[c[0] for c in SENTINEL_INVALID])
+def test_the_sentinel_role_rejects_what_the_crd_rejects(name, change, expected):
+    spec = role_spec_defaults("redissentinel")
+    spec = dict(spec, **dict((k, v) for k, v in sentinel_cr(change)["spec"].items()
+                             if k != "sentinel"))
+    spec["sentinel"] = dict(role_spec_defaults("redissentinel")["sentinel"],
+                            **sentinel_cr(change)["spec"]["sentinel"])
+    assert validate_spec("RedisSentinel", "ha", spec), name
+
+
+REDIS_INVALID = [
+    ("owned port", {"redisConfig": {"port": "7000"}}, "directives the operator owns"),
+    ("bad storage size", {"storage": {"size": "lots"}}, "does not match"),
+    ("unknown field type", {"paused": "yes"}, "is not of type 'boolean'"),
+]
+
+
+@pytest.mark.parametrize("name,change,expected", REDIS_INVALID,
+                         ids=[c[0] for c in REDIS_INVALID])
+def test_invalid_redis_cr_is_rejected(name, change, expected):
+    cr = load_sample("redis")
+    cr["spec"].update(change)
+    errors = schema_errors(cr, REDIS_CRD)
+    assert any(expected in e for e in errors), errors
