@@ -314,8 +314,12 @@ def plan_sentinel(redis_states, sentinel_states, shape):
 
     address, holders = sentinel_view(live_sentinels)
     target = by_address.get(address) if address else None
-    if address and any(s.busy for s in holders):
-        plan.notes.append("the sentinels are failing over from %s" % address)
+    busy = [s for s in holders if s.busy]
+    if address and busy:
+        plan.notes.append("the sentinels are failing over from %s (%s)" % (address, "; ".join(
+            "%s: %s, failover-state %s" % (s.pod.name, ",".join(sorted(s.flags)),
+                                           s.master.get("failover-state", "none"))
+            for s in busy)))
         return plan
     if target is not None and target.is_master:
         plan.master, plan.chosen_by = target, "sentinels"

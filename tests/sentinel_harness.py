@@ -20,6 +20,9 @@ from redis_harness import PASSWORD, RedisProcess, free_port, server_binary
 MASTER_NAME = "mymaster"
 # Fast enough for tests, the same meaning as spec.sentinel on the cluster.
 SETTINGS = {"down-after-milliseconds": 1500, "failover-timeout": 6000, "parallel-syncs": 1}
+# Memory-backed work dirs: with AOF on and two test workers a disk-backed /tmp stalls fsyncs
+# for seconds, and a stalled sentinel enters TILT mode and stops acting for 30 s.
+WORK_ROOT = "/dev/shm" if os.path.isdir("/dev/shm") else None
 _used_hosts = set()
 _host_lock = threading.Lock()
 
@@ -40,6 +43,7 @@ class RedisPod(RedisProcess):
 
     def __init__(self, version, ordinal, host=None, workdir=None):
         host = host or loopback_host()
+        workdir = workdir or tempfile.mkdtemp(prefix="redisible-%s-" % version, dir=WORK_ROOT)
         super(RedisPod, self).__init__(version, host=host, workdir=workdir, cluster=False,
                                        node_timeout=0)
         self.ordinal = ordinal
@@ -61,7 +65,8 @@ class SentinelProcess(object):
         self.ordinal = ordinal
         self.host = host or loopback_host()
         self.port = free_port(self.host)
-        self.workdir = tempfile.mkdtemp(prefix="redisible-sentinel-%s-" % version)
+        self.workdir = tempfile.mkdtemp(prefix="redisible-sentinel-%s-" % version,
+                                        dir=WORK_ROOT)
         self.proc = None
 
     @property
@@ -162,6 +167,18 @@ class SentinelDeployment(object):
             except redis.RedisError:
                 continue
         raise AssertionError("no sentinel names a master")
+
+    def logs(self, tail=3000):
+        out = []
+        for sentinel in self.sentinels:
+            try:
+                with open(os.path.join(sentinel.workdir, "sentinel.log")) as handle:
+                    out.append("--- sentinel %s\n%s" % (sentinel.address, handle.read()[-tail:]))
+            except OSError:
+                pass
+        for ordinal, pod in sorted(self.pods.items()):
+            out.append("--- redis %d %s\n%s" % (ordinal, pod.address, pod.log_tail()[-tail:]))
+        return "\n".join(out)
 
     def cleanup(self):
         for pod in self.pods.values():

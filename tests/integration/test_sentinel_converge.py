@@ -23,9 +23,12 @@ def version(request):
 
 
 @pytest.fixture
-def deployment(version):
+def deployment(version, request):
     made = SentinelDeployment(version, redis_count=3, sentinel_count=3)
     yield made
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(made.logs())  # shown with the failure: what the sentinels decided and when
     made.cleanup()
 
 
