@@ -188,7 +188,8 @@ def redissentinel_schema():
         "sentinel": {
             "type": "object", "default": {},
             "x-kubernetes-validations": [{
-                "rule": "self.quorum <= self.replicas",
+                # has(): the API server also checks the {} default, before nested defaulting.
+                "rule": "!has(self.quorum) || !has(self.replicas) || self.quorum <= self.replicas",
                 "message": "sentinel.quorum cannot be more than sentinel.replicas"}],
             "properties": {
                 "replicas": {"type": "integer", "minimum": 1, "maximum": 7, "default": 3,

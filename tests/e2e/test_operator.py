@@ -5,18 +5,12 @@ watching one namespace of the cluster in KUBECONFIG."""
 import base64
 import json
 import os
-import shutil
-import subprocess
 import time
-import uuid
 
 import pytest
 import yaml
 from redis.cluster import ClusterNode, RedisCluster
 from test_rediscluster_playbook import ROOT, condition, get_json, kubectl
-
-BIN = os.path.join(os.environ.get("REDISIBLE_CACHE", os.path.expanduser("~/.cache/redisible")),
-                   "k8s-bin")
 
 pytestmark = [
     pytest.mark.e2e,
@@ -27,41 +21,11 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def operator_namespace(tmp_path_factory):
-    namespace = "op-%s" % uuid.uuid4().hex[:6]
-    kubectl("apply", "-k", os.path.join(ROOT, "config", "crd"))
-    kubectl("create", "namespace", namespace)
-    binary = shutil.which("ansible-operator") or os.path.join(BIN, "ansible-operator")
-    venv_bin = os.path.join(ROOT, ".venv", "bin")
-    env = dict(os.environ, WATCH_NAMESPACE=namespace,
-               PATH=venv_bin + os.pathsep + os.environ["PATH"],
-               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"),
-               ANSIBLE_LIBRARY=os.path.join(ROOT, "library"),
-               ANSIBLE_MODULE_UTILS=os.path.join(ROOT, "module_utils"),
-               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [binary, "run", "--watches-file", os.path.join(ROOT, "watches.yaml"),
-             "--health-probe-bind-address", "127.0.0.1:0", "--metrics-bind-address", "0"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    yield namespace, log_path
-    proc.kill()
-    proc.wait()
-    # ansible-runner starts playbooks in sessions of their own: stop this namespace's runs.
-    subprocess.run(["pkill", "-9", "-f", "RedisCluster/%s/" % namespace], check=False)
-    for item in get_json("redisclusters", "-n", namespace)["items"]:
-        kubectl("patch", "rediscluster", item["metadata"]["name"], "-n", namespace,
-                "--type=merge", "-p", '{"metadata":{"finalizers":[]}}', check=False)
-    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-
-
-def wait_ready(namespace, name, generation=None, timeout=600, what="Ready"):
+def wait_ready(namespace, name, generation=None, timeout=600, what="Ready", kind="rediscluster"):
     deadline = time.time() + timeout
     resource = {}
     while time.time() < deadline:
-        resource = get_json("rediscluster", name, "-n", namespace)
+        resource = get_json(kind, name, "-n", namespace)
         status = resource.get("status", {})
         fresh = generation is None or status.get("observedGeneration") == generation
         if fresh and condition(resource, "Ready").get("status") == "True" and \
