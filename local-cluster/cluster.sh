@@ -50,7 +50,7 @@ wait_for() { # wait_for SECONDS WHAT COMMAND...
 
 install_packages() {
   local wanted=(etcd-server containerd runc containernetworking-plugins iptables conntrack socat
-                umoci skopeo busybox-static openssl iproute2) missing=()
+                umoci skopeo busybox-static openssl iproute2 dnsutils) missing=()
   for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
       || missing+=("$package")
@@ -73,6 +73,11 @@ build_components() {
     (cd "$here/operator" && GONOSUMDB=github.com/operator-framework/ansible-operator-plugins \
       go build -trimpath -ldflags "-s -w" -o "$bin/" \
       github.com/operator-framework/ansible-operator-plugins/cmd/ansible-operator)
+  fi
+  if [ ! -x "$bin/coredns" ]; then
+    log "building coredns"
+    mkdir -p "$bin"
+    (cd "$here/coredns" && go build -trimpath -ldflags "-s -w" -o "$bin/" github.com/coredns/coredns)
   fi
   for component in "${wanted[@]}"; do
     [ -x "$bin/$component" ] || todo+=("k8s.io/kubernetes/cmd/$component")
@@ -265,6 +270,57 @@ EOF
     "node/$node_name" --timeout=5s
 }
 
+start_dns() {
+  # CoreDNS runs on the node (the bridge address); the kube-dns Service (the kubelet's
+  # clusterDNS) points at it through a selector-less EndpointSlice.
+  mkdir -p "$state/coredns"
+  cat >"$state/coredns/Corefile" <<EOF
+cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
+    bind $node_ip
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $kubeconfig
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }
+    cache 5
+}
+.:53 {
+    bind $node_ip
+    errors
+    forward . /etc/resolv.conf
+    cache 30
+}
+EOF
+  start coredns coredns -conf "$state/coredns/Corefile"
+  kubectl --kubeconfig "$kubeconfig" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+spec:
+  clusterIP: 10.96.0.10
+  ports:
+    - {name: dns, port: 53, protocol: UDP, targetPort: 53}
+    - {name: dns-tcp, port: 53, protocol: TCP, targetPort: 53}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kube-dns-node
+  namespace: kube-system
+  labels: {kubernetes.io/service-name: kube-dns}
+addressType: IPv4
+endpoints:
+  - addresses: [$node_ip]
+ports:
+  - {name: dns, port: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53, protocol: TCP}
+EOF
+  # Through the Service address, as a pod asks.
+  wait_for 120 "cluster DNS" sh -c \
+    "dig +short +time=2 +tries=1 @10.96.0.10 kubernetes.default.svc.cluster.local | grep -qx 10.96.0.1"
+}
+
 images() {
   "$here/images.sh" "$sock"
 }
@@ -280,12 +336,13 @@ up() {
   prepare
   start_control_plane
   start_node
+  start_dns
   storage
   log "ready: export KUBECONFIG=$kubeconfig"
 }
 
 down() {
-  for name in provisioner kube-proxy kubelet kube-scheduler kube-controller-manager \
+  for name in provisioner coredns kube-proxy kubelet kube-scheduler kube-controller-manager \
               kube-apiserver containerd etcd; do
     if running "$name"; then
       kill "$(cat "$state/run/$name.pid")" 2>/dev/null || true
@@ -302,7 +359,7 @@ down() {
 
 status() {
   for name in etcd containerd kube-apiserver kube-controller-manager kube-scheduler kubelet \
-              kube-proxy provisioner; do
+              kube-proxy coredns provisioner; do
     if running "$name"; then echo "$name: running"; else echo "$name: stopped"; fi
   done
   [ -f "$kubeconfig" ] && kubectl --kubeconfig "$kubeconfig" get nodes 2>/dev/null || true

@@ -193,9 +193,10 @@ class SentinelWriter(threading.Thread):
     write, so a test can tell writes the new master acknowledged from writes only a killed
     master ever saw."""
 
-    def __init__(self, deployment, keys=500, max_seconds=300):
+    def __init__(self, deployment, keys=500, max_seconds=300, password=PASSWORD):
         super(SentinelWriter, self).__init__(daemon=True)
         self.deployment = deployment
+        self.password = password
         self.keys = ["sw:%d" % i for i in range(keys)]
         self.acked = {}        # key -> [(counter, address)] in order
         self.attempted = {}
@@ -212,7 +213,7 @@ class SentinelWriter(threading.Thread):
             if client is None:
                 try:
                     host, port = self.deployment.discover()
-                    client = redis.Redis(host=host, port=port, password=PASSWORD,
+                    client = redis.Redis(host=host, port=port, password=self.password,
                                          socket_timeout=2, socket_connect_timeout=1)
                     address = "%s:%d" % (host, port)
                 except Exception:

@@ -3,6 +3,7 @@
 import copy
 import json
 import os
+import subprocess
 
 import pytest
 import yaml
@@ -241,3 +242,43 @@ def test_invalid_redis_cr_is_rejected(name, change, expected):
     cr["spec"].update(change)
     errors = schema_errors(cr, REDIS_CRD)
     assert any(expected in e for e in errors), errors
+
+
+LEAKY_LOG_LINE = "1:X # +set master mymaster 10.1.2.4 6379 auth-pass pw-Abc123456"
+
+
+def run_start_script(script, tmp_path):
+    """Run a rendered container start script against a temp dir, with the server replaced by a
+    process that prints what a 5.0 sentinel logs on SENTINEL SET auth-pass. Returns the files
+    it wrote and what reached the container log (stdout)."""
+    body = script.replace("/run/redis", str(tmp_path)).replace("/data/", str(tmp_path) + "/")
+    lines = [("exec printf '%s\\n'" % LEAKY_LOG_LINE) + line[line.index(" >"):]
+             if line.startswith("exec ") and " >" in line else
+             ("exec printf '%s\\n'" % LEAKY_LOG_LINE) if line.startswith("exec ") else line
+             for line in body.splitlines()]
+    env = {"PATH": os.environ["PATH"], "REDIS_PASSWORD": "pw-Abc123456", "POD_IP": "10.1.2.3"}
+    done = subprocess.run(["sh", "-c", "\n".join(lines)], env=env, check=True, timeout=10,
+                          capture_output=True, text=True)
+    files = dict((p.name, p.read_text()) for p in tmp_path.iterdir() if p.is_file())
+    return files, done.stdout
+
+
+@pytest.mark.parametrize("case,name,expected", [
+    ("redis-sample", "cache", 'requirepass "pw-Abc123456"\nmasterauth "pw-Abc123456"\n'),
+    ("sentinel-sample", "ha-redis",
+     'requirepass "pw-Abc123456"\nmasterauth "pw-Abc123456"\n'
+     'replica-announce-ip 10.1.2.3\nreplicaof 127.0.0.1 1\n'),
+    ("sentinel-sample", "ha-sentinel",
+     'port 26379\nbind 0.0.0.0\nprotected-mode no\ndir /data\nrequirepass "pw-Abc123456"\n'
+     'sentinel announce-ip 10.1.2.3\n'),
+])
+def test_start_scripts_write_exactly_the_runtime_config(rendered, tmp_path, case, name,
+                                                        expected):
+    """The scripts run in the containers: the password and the pod IP land where they
+    belong (a stray argument once made printf repeat its format and override requirepass)."""
+    statefulset = named(rendered[case], "StatefulSet", name)
+    script = statefulset["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    written, log = run_start_script(script, tmp_path)
+    assert list(written.values()) == [expected]
+    if name == "ha-sentinel":
+        assert log == LEAKY_LOG_LINE.replace("pw-Abc123456", "******") + "\n"
