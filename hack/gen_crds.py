@@ -15,6 +15,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "module_utils"))
 
+from redisible_k8s_status import PLURALS  # noqa: E402
 from redisible_spec import OWNED_DIRECTIVES, SUPPORTED_VERSIONS  # noqa: E402
 
 GROUP = "redis.redisible.io"
@@ -231,7 +232,8 @@ def redissentinel_schema():
     return spec, status
 
 
-def crd(kind, plural, short_names, spec, status, columns):
+def crd(kind, short_names, spec, status, columns):
+    plural = PLURALS[kind]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -270,13 +272,13 @@ def all_crds():
     sentinel_spec, sentinel_status = redissentinel_schema()
     return {
         "redis.redisible.io_redis.yaml": crd(
-            "Redis", "redis", ["rds"], redis_spec, redis_status, ready_columns([
+            "Redis", ["rds"], redis_spec, redis_status, ready_columns([
                 {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
                 {"name": "Pod", "type": "string", "jsonPath": ".status.pod"},
                 {"name": "Keys", "type": "integer", "jsonPath": ".status.keys"},
             ])),
         "redis.redisible.io_redissentinels.yaml": crd(
-            "RedisSentinel", "redissentinels", ["rdsn"], sentinel_spec,
+            "RedisSentinel", ["rdsn"], sentinel_spec,
             sentinel_status, ready_columns([
                 {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
                 {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
@@ -284,7 +286,7 @@ def all_crds():
                 {"name": "Master", "type": "string", "jsonPath": ".status.master.pod"},
             ])),
         "redis.redisible.io_redisclusters.yaml": crd(
-            "RedisCluster", "redisclusters", ["rdc"], spec, status, ready_columns([
+            "RedisCluster", ["rdc"], spec, status, ready_columns([
                 {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
                 {"name": "Shards", "type": "integer", "jsonPath": ".spec.shards"},
                 {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicasPerShard"},

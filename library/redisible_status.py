@@ -125,6 +125,9 @@ def main():
                                                    params["name"])
     except ApiException as exc:
         if exc.status == 404:
+            # A playbook run for a resource that is not in the API (or no CRD installed).
+            module.warn("status not written: %s %s/%s is not in the API (%s/%s %s)" % (
+                params["kind"], params["namespace"], params["name"], group, version, plural))
             module.exit_json(changed=False, found=False)
         module.fail_json(msg="reading %s %s/%s: %s %s" % (params["kind"], params["namespace"],
                                                           params["name"], exc.status,

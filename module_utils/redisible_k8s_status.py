@@ -86,10 +86,14 @@ def custom_objects_api(kubeconfig=None):
     return client.CustomObjectsApi(config.new_client_from_config())
 
 
+# The resource names of our kinds (the CRDs use the same map: hack/gen_crds.py).
+PLURALS = {"Redis": "redis", "RedisSentinel": "redissentinels", "RedisCluster": "redisclusters"}
+
+
 def resource_coordinates(api_version, kind):
     """(group, version, plural) of one of our kinds."""
     group, _, version = api_version.rpartition("/")
-    return group, version, kind.lower() + "s"
+    return group, version, PLURALS.get(kind, kind.lower() + "s")
 
 
 def status_patcher(target):

@@ -28,15 +28,23 @@ class RedisUnavailable(Exception):
 class Node(object):
     """One Redis server at host:port, with raw replies and no client-side parsing."""
 
-    def __init__(self, host, port, password=None, timeout=10.0, connect_timeout=5.0):
+    def __init__(self, host, port, password=None, timeout=10.0, connect_timeout=5.0,
+                 retry=True):
         if not HAS_REDIS:
             raise RedisUnavailable("the Python package 'redis' is required: %s"
                                    % REDIS_IMPORT_ERROR)
         self.host = host
         self.port = int(port)
+        options = {}
+        if not retry:
+            # redis-py retries a failed connection 3 times with back-off up to 10 s: a pod that
+            # is gone would hold every observation for half a minute.
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+            options["retry"] = Retry(NoBackoff(), 0)
         self.client = redis.Redis(
             host=host, port=self.port, password=password or None, socket_timeout=timeout,
-            socket_connect_timeout=connect_timeout, decode_responses=False)
+            socket_connect_timeout=connect_timeout, decode_responses=False, **options)
         # Raw replies everywhere: our parsers read them, and MIGRATE keys stay bytes.
         self.client.response_callbacks = {}
 

@@ -61,7 +61,8 @@ class SentinelConverger(object):
 
     def node(self, member):
         if member.address not in self._nodes:
-            self._nodes[member.address] = Node(member.host, member.port, self.password)
+            self._nodes[member.address] = Node(member.host, member.port, self.password,
+                                               connect_timeout=3.0, retry=False)
         return self._nodes[member.address]
 
     def close(self):

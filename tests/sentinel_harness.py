@@ -15,6 +15,8 @@ import time
 
 import redis
 from ansible.module_utils.redisible_sentinel_converge import converge, parking_directive
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis_harness import PASSWORD, RedisProcess, free_port, server_binary
 
 MASTER_NAME = "mymaster"
@@ -213,8 +215,11 @@ class SentinelWriter(threading.Thread):
             if client is None:
                 try:
                     host, port = self.deployment.discover()
+                    # No retries inside the client: on any error it asks the sentinels again,
+                    # as a sentinel-aware application does.
                     client = redis.Redis(host=host, port=port, password=self.password,
-                                         socket_timeout=2, socket_connect_timeout=1)
+                                         socket_timeout=2, socket_connect_timeout=1,
+                                         retry=Retry(NoBackoff(), 0))
                     address = "%s:%d" % (host, port)
                 except Exception:
                     time.sleep(0.05)

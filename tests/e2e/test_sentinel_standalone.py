@@ -9,6 +9,8 @@ import time
 import pytest
 import redis
 import yaml
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from test_operator import wait_ready
 from test_rediscluster_playbook import ROOT, condition, get_json, kubectl
 
@@ -61,7 +63,7 @@ class PodSentinels(object):
             try:
                 client = redis.Redis(host=host, port=26379, password=self.password,
                                      socket_timeout=1, socket_connect_timeout=1,
-                                     decode_responses=True)
+                                     decode_responses=True, retry=Retry(NoBackoff(), 0))
                 reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME",
                                                self.master_name)
                 if reply:
@@ -100,7 +102,7 @@ def test_sentinel_failover_on_kubernetes_loses_no_acknowledged_write(operator_na
     new_master_at = None
     while time.time() < deleted + 120 and new_master_at is None:
         for acks in list(writer.acked.values()):
-            for counter, address in acks:
+            for _counter, address in acks:
                 if address != "%s:6379" % master_ip and new_master_at is None:
                     new_master_at = time.time()
         time.sleep(0.1)

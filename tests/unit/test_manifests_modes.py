@@ -282,3 +282,13 @@ def test_start_scripts_write_exactly_the_runtime_config(rendered, tmp_path, case
     assert list(written.values()) == [expected]
     if name == "ha-sentinel":
         assert log == LEAKY_LOG_LINE.replace("pw-Abc123456", "******") + "\n"
+
+
+def test_the_status_writer_addresses_each_crd_by_its_real_plural():
+    from ansible.module_utils.redisible_k8s_status import resource_coordinates
+    for name in ("redis", "redissentinels", "redisclusters"):
+        with open(os.path.join(CRDS, "redis.redisible.io_%s.yaml" % name)) as handle:
+            crd = yaml.safe_load(handle)
+        kind = crd["spec"]["names"]["kind"]
+        assert resource_coordinates("redis.redisible.io/v1alpha1", kind) == (
+            "redis.redisible.io", "v1alpha1", crd["spec"]["names"]["plural"])
