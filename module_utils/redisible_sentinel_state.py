@@ -366,8 +366,15 @@ def plan_sentinel(redis_states, sentinel_states, shape):
         wanted = shape.replica_priority if shape.keeps(state.pod) else 0
         if state.priority != wanted:
             plan.priorities.append((state, wanted))
+    # Demoting a pod that serves as master is only safe on a complete view: a sentinel that
+    # does not answer may be the one (with the newest epoch) that names it master.
+    everyone_answered = all(s.reachable for s in sentinel_states)
     for state in live:
         if state is not master and state.master_address != master_address:
+            if state.is_master and not everyone_answered:
+                plan.notes.append("%s also serves as master; not demoting it while a sentinel "
+                                  "does not answer" % state.pod.name)
+                continue
             plan.replicates.append(state)
 
     if not shape.keeps(master.pod):

@@ -313,8 +313,13 @@ def test_h_scale_3_to_5_to_2_under_a_writer(deployment):
                    for r in replicas)
     wait_until(priorities_seen, 30, "the sentinel to see the priorities")
     deployment.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
-    wait_until(lambda: deployment.discover() == (leaving.host, leaving.port), 60,
-               "the failover to the last pod")
+
+    def all_sentinels_name_leaving():  # the converge starts from an agreed failover
+        return all(tuple(s.client().execute_command(
+            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)) == (leaving.host,
+                                                                     str(leaving.port))
+            for s in deployment.sentinels)
+    wait_until(all_sentinels_name_leaving, 60, "the failover to the last pod")
     result = deployment.converge(replicas=2)
     assert any("is leaving" in a for a in result["actions"]), result["actions"]
     assert deployment.master().ordinal < 2

@@ -250,3 +250,17 @@ def test_choose_master_prefers_a_real_master():
     states = [redis(0, PARKED, dbsize=0), redis(1, MASTER_INFO, dbsize=1)]
     assert choose_master(states).pod.name == "r-1"
     assert choose_master([]) is None
+
+
+def test_a_second_master_is_not_demoted_while_a_sentinel_is_silent():
+    """Just after a failover the old master still serves as master; a sentinel that does not
+    answer may hold the newer choice, so nothing serving as master is demoted on a partial view."""
+    redis_states = [redis(0, MASTER_INFO), redis(1, replica_info()),
+                    redis(2, MASTER_INFO)]
+    sentinels = [sentinel(0), sentinel(1),
+                 SentinelState(sentinel_member(2), error="TimeoutError: timed out")]
+    plan = plan_sentinel(redis_states, sentinels, shape())
+    assert plan.replicates == []
+    assert any("r-2 also serves as master" in note for note in plan.notes)
+    complete = plan_sentinel(redis_states, [sentinel(0), sentinel(1), sentinel(2)], shape())
+    assert [s.pod.name for s in complete.replicates] == ["r-2"]
