@@ -357,10 +357,14 @@ def plan_sentinel(redis_states, sentinel_states, shape):
             changes = dict((k, v) for k, v in wanted.items() if state.master.get(k) != v)
             if changes:
                 plan.settings.append((state, changes))
+        elif not by_address[state.master_address].is_master:
+            # Its master now serves as a replica, and a newer view names a live master: it
+            # missed the switch (and would retry failovers that cannot succeed): re-point it.
+            plan.monitors.append(state)
         else:
-            plan.notes.append("sentinel %s still sees %s as master (it learns the newer "
-                              "configuration from the other sentinels)" % (
-                                  state.pod.name, state.master_address))
+            plan.notes.append("sentinel %s sees %s as master too: two pods serve as master, the "
+                              "sentinels' newest choice is %s" % (
+                                  state.pod.name, state.master_address, master.pod.name))
 
     for state in live:
         wanted = shape.replica_priority if shape.keeps(state.pod) else 0

@@ -264,3 +264,16 @@ def test_a_second_master_is_not_demoted_while_a_sentinel_is_silent():
     assert any("r-2 also serves as master" in note for note in plan.notes)
     complete = plan_sentinel(redis_states, [sentinel(0), sentinel(1), sentinel(2)], shape())
     assert [s.pod.name for s in complete.replicates] == ["r-2"]
+
+
+def test_a_sentinel_that_missed_a_switch_is_re_pointed():
+    """s-2 still names r-0, which now replicates from r-1 (the others' newer choice)."""
+    redis_states = [redis(0, replica_info("10.0.0.2:6379")), redis(1, MASTER_INFO),
+                    redis(2, replica_info("10.0.0.2:6379"))]
+    replicas = ["10.0.0.1:6379", "10.0.0.3:6379"]
+    sentinels = [sentinel(0, "10.0.0.2:6379", epoch=2, replicas=replicas),
+                 sentinel(1, "10.0.0.2:6379", epoch=2, replicas=replicas),
+                 sentinel(2, "10.0.0.1:6379", epoch=1)]
+    plan = plan_sentinel(redis_states, sentinels, shape())
+    assert plan.master.pod.name == "r-1"
+    assert [s.pod.name for s in plan.monitors] == ["s-2"]
