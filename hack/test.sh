@@ -34,4 +34,7 @@ else
 fi
 REDISIBLE_E2E=1 .venv/bin/python -m pytest -m e2e --durations=10 "$@"
 # The operator-sdk layout's own check: the molecule scenario against the same cluster.
+# reset first: molecule keeps "prepared" in ~/.ansible/tmp across runs, and with nothing to
+# destroy (delegated driver) a later run would skip prepare (no namespace, no operator).
+PATH=$PWD/.venv/bin:$PATH molecule reset
 PATH=$PWD/.venv/bin:$PATH molecule test
