@@ -11,6 +11,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.module_utils.redisible_cluster_state import parse_info
+
 try:
     import redis
     HAS_REDIS = True
@@ -70,15 +72,6 @@ def error_text(exc):
     return "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
 
 
-def _info_fields(text):
-    fields = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#") and ":" in line:
-            key, _, value = line.partition(":")
-            fields[key.strip()] = value.strip()
-    return fields
-
-
 def instance_info(host, port, password=None):
     """Role, version, memory and key count of one Redis, for status (read-only)."""
     node = Node(host, port, password)
@@ -93,7 +86,7 @@ def instance_info(host, port, password=None):
         node.close()
     fields = {}
     for text in (server, memory, replication):
-        fields.update(_info_fields(text.decode() if isinstance(text, bytes) else text))
+        fields.update(parse_info(text.decode() if isinstance(text, bytes) else text))
     return {
         "role": fields.get("role"),
         "redis_version": fields.get("redis_version"),
