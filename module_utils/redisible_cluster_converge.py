@@ -17,6 +17,7 @@ import time
 
 from ansible.module_utils.redisible_cluster_state import (
     SLOT_COUNT,
+    ClusterSettlingError,
     ClusterStateError,
     DesiredShape,
     Pod,
@@ -106,8 +107,26 @@ class ClusterConverger(object):
                     result.setdefault(slot, {})[state.node_id] = int(count)
         return result
 
+    # How long a state that Redis settles by itself (see ClusterSettlingError) may last.
+    SETTLING_GRACE = 30
+
     def plan(self, states=None):
-        states = states or self.observe()
+        settle_until = time.time() + self.SETTLING_GRACE
+        logged = None
+        while True:
+            states = states or self.observe()
+            try:
+                return self._plan(states)
+            except ClusterSettlingError as exc:
+                if time.time() > settle_until:
+                    raise ClusterStateError("%s (for over %ds)" % (exc, self.SETTLING_GRACE))
+                if str(exc) != logged:
+                    logged = str(exc)
+                    self.log("waiting: %s" % exc)
+                states = None
+                time.sleep(0.2)
+
+    def _plan(self, states):
         plan = plan_converge(states, self.desired)
         suspicious = set(r.slot for r in plan.repairs)
         if suspicious or any(plan.cover.values()):

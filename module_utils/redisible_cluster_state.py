@@ -20,6 +20,11 @@ class ClusterStateError(Exception):
     """A state the operator must not guess its way out of; the message is for humans."""
 
 
+class ClusterSettlingError(ClusterStateError):
+    """A state Redis resolves by itself within seconds (gossip has not reached everyone yet):
+    observe again rather than act on it; an error only if it lasts."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Parsing
 # ---------------------------------------------------------------------------------------------
@@ -454,6 +459,13 @@ def _choose_shard_master(shard, shard_states, taken_nodes):
     that hosts no other shard's master (so a node failure costs as few masters as possible)."""
     with_slots = [s for s in shard_states if s.myself.is_master and s.myself.slots]
     if len(with_slots) > 1:
+        successor = _failover_successor(with_slots)
+        if successor is not None:
+            raise ClusterSettlingError(
+                "shard %d: %s still claims slots that %s took over with a newer config epoch; "
+                "waiting for it to learn that it was replaced" % (
+                    shard, ", ".join(s.pod.name for s in with_slots if s is not successor),
+                    successor.pod.name))
         raise ClusterStateError(
             "shard %d has %d masters serving slots (%s); refusing to guess which data is right"
             % (shard, len(with_slots), ", ".join(s.pod.name for s in with_slots)))
@@ -471,6 +483,20 @@ def _choose_shard_master(shard, shard_states, taken_nodes):
         if state.pod.node_name is None or state.pod.node_name not in taken_nodes:
             return state
     return ordered[0]
+
+
+def _failover_successor(claimants):
+    """Right after a failover the replaced master still claims its slots until gossip brings
+    it the successor's claim; Redis settles such a conflict for the higher config epoch. The
+    successor: the one claimant with a strictly higher epoch whose slots include every other
+    claim. None when the claims conflict in any other way (that is not a failover)."""
+    ranked = sorted(claimants, key=lambda s: s.myself.config_epoch, reverse=True)
+    best = ranked[0]
+    if best.myself.config_epoch == ranked[1].myself.config_epoch:
+        return None
+    if any(not other.myself.slots <= best.myself.slots for other in ranked[1:]):
+        return None
+    return best
 
 
 def _replicates_stale_address(state, master):

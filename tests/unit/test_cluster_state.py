@@ -3,6 +3,7 @@
 import pytest
 from ansible.module_utils.redisible_cluster_state import (
     SLOT_COUNT,
+    ClusterSettlingError,
     ClusterStateError,
     DesiredShape,
     Pod,
@@ -213,6 +214,29 @@ def test_plan_two_masters_with_slots_in_one_shard_is_refused():
     with pytest.raises(ClusterStateError) as caught:
         plan_converge([states[0]] + twisted + [states[2]], DesiredShape(1, 1))
     assert "refusing to guess" in str(caught.value)
+
+
+def test_plan_replaced_master_still_claiming_its_slots_is_settling_not_refused():
+    # Just after CLUSTER FAILOVER: s0-1 claims 0-16383 with epoch 7, s0-0 has not heard yet.
+    old = _state("s0-0", 0, 0, ADDR[0], [
+        _line(ID[0], ADDR[0], "myself,master", epoch=3, slots="0-16383"),
+        _line(ID[1], ADDR[1], "slave", master=ID[0], epoch=3)], dbsize=5)
+    new = _state("s0-1", 0, 1, ADDR[1], [
+        _line(ID[1], ADDR[1], "myself,master", epoch=7, slots="0-16383"),
+        _line(ID[0], ADDR[0], "master", epoch=3, slots="0-16383")], dbsize=5)
+    with pytest.raises(ClusterSettlingError) as caught:
+        plan_converge([old, new], DesiredShape(1, 1))
+    assert "s0-0 still claims" in str(caught.value) and "s0-1" in str(caught.value)
+    # Equal epochs, or an older claim reaching beyond the newer one: not a failover, refuse.
+    tied = _state("s0-1", 0, 1, ADDR[1], [
+        _line(ID[1], ADDR[1], "myself,master", epoch=3, slots="0-16383")], dbsize=5)
+    partial = _state("s0-1", 0, 1, ADDR[1], [
+        _line(ID[1], ADDR[1], "myself,master", epoch=7, slots="0-100")], dbsize=5)
+    for other in (tied, partial):
+        with pytest.raises(ClusterStateError) as caught:
+            plan_converge([old, other], DesiredShape(1, 1))
+        assert not isinstance(caught.value, ClusterSettlingError)
+        assert "refusing to guess" in str(caught.value)
 
 
 def test_plan_unreachable_pod_is_an_error_naming_it():
