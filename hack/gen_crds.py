@@ -232,6 +232,140 @@ def redissentinel_schema():
     return spec, status
 
 
+INSTANCE_KINDS = ["Redis", "RedisSentinel", "RedisCluster"]
+CRON = (r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
+        r"([0-9*/,-]+ ){4}[0-9A-Za-z*/,-]+)$")
+
+
+def s3_schema():
+    return {
+        "type": "object", "required": ["bucket", "credentialsSecret"],
+        "description": "An S3-compatible bucket (AWS, MinIO, Ceph RGW, ...).",
+        "properties": {
+            "endpoint": {"type": "string", "pattern": "^https?://",
+                         "description": "Endpoint URL; AWS S3 when omitted."},
+            "bucket": {"type": "string", "minLength": 3, "maxLength": 63},
+            "prefix": {"type": "string", "default": "", "maxLength": 512,
+                       "description": "Key prefix; backups go under <prefix>/<namespace>/."},
+            "region": {"type": "string", "default": "us-east-1"},
+            "credentialsSecret": {
+                "type": "object", "required": ["name"],
+                "description": "Secret with the access key id and secret key.",
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "accessKeyIdKey": {"type": "string", "default": "AWS_ACCESS_KEY_ID"},
+                    "secretAccessKeyKey": {"type": "string",
+                                           "default": "AWS_SECRET_ACCESS_KEY"}}},
+            "insecureSkipTLSVerify": {"type": "boolean", "default": False}}}
+
+
+def backup_file_schema():
+    return {"type": "object", "properties": {
+        "shard": {"type": "integer"}, "file": {"type": "string"},
+        "bytes": {"type": "integer"}, "sha256": {"type": "string"},
+        "keys": {"type": "integer"}, "sourcePod": {"type": "string"},
+        "slots": {"type": "string"}}}
+
+
+def redisbackup_schema():
+    spec = {
+        "instance": {
+            "type": "object", "required": ["kind", "name"],
+            "description": "The instance to back up, in the backup's namespace.",
+            "properties": {"kind": {"type": "string", "enum": INSTANCE_KINDS},
+                           "name": {"type": "string", "minLength": 1, "maxLength": 63}}},
+        "storage": {
+            "type": "object", "required": ["s3"],
+            "description": "Where the backup is stored.",
+            "properties": {"s3": s3_schema()}},
+        "schedule": {"type": "string", "pattern": CRON,
+                     "description": "Cron schedule (5 fields, UTC) for recurring backups; "
+                                    "without it one backup is taken."},
+        "suspend": {"type": "boolean", "default": False,
+                    "description": "Take no scheduled backups while true."},
+        "retention": {
+            "type": "object",
+            "description": "For scheduled backups: a backup is kept while it is among the "
+                           "newest keepLast or younger than keepDays; the newest is always "
+                           "kept.",
+            "properties": {"keepLast": {"type": "integer", "minimum": 1},
+                           "keepDays": {"type": "integer", "minimum": 1}}},
+        "deletePolicy": {
+            "type": "string", "enum": ["Retain", "Delete"], "default": "Retain",
+            "description": "On deleting this RedisBackup keep (Retain) or delete (Delete) "
+                           "the stored backups it took."},
+        "timeoutSeconds": {"type": "integer", "minimum": 10, "default": 3600},
+    }
+    status = {
+        "observedGeneration": {"type": "integer"},
+        "conditions": conditions_schema(),
+        "phase": {"type": "string",
+                  "enum": ["Pending", "Running", "Completed", "Failed"]},
+        "message": {"type": "string"},
+        "backupName": {"type": "string"},
+        "location": {"type": "string"},
+        "startedAt": {"type": "string"}, "completedAt": {"type": "string"},
+        "totalBytes": {"type": "integer"}, "keys": {"type": "integer"},
+        "redisVersion": {"type": "string"}, "rdbVersion": {"type": "integer"},
+        "files": {"type": "array", "items": backup_file_schema()},
+        "lastScheduleTime": {"type": "string"}, "nextScheduleTime": {"type": "string"},
+        "backups": {"type": "array", "items": {"type": "string"},
+                    "description": "Stored backups this RedisBackup took (kept by retention)."},
+    }
+    return spec, status
+
+
+def redisrestore_schema():
+    spec = {
+        "source": {
+            "type": "object",
+            "description": "A RedisBackup by name (its latest backup unless backupName is "
+                           "given), or a location.",
+            "x-kubernetes-validations": [{
+                "rule": "has(self.redisBackup) != has(self.s3)",
+                "message": "source needs exactly one of redisBackup and s3"}, {
+                "rule": "has(self.redisBackup) || has(self.backupName)",
+                "message": "a source given by location needs backupName"}],
+            "properties": {
+                "redisBackup": {"type": "string", "minLength": 1},
+                "backupName": {"type": "string", "minLength": 1,
+                               "description": "The stored backup's name (see the "
+                                              "RedisBackup status)."},
+                "s3": s3_schema()}},
+        "target": {
+            "type": "object", "required": ["kind", "name"],
+            "properties": {
+                "kind": {"type": "string", "enum": INSTANCE_KINDS},
+                "name": {"type": "string", "minLength": 1, "maxLength": 63},
+                "create": {"type": "boolean", "default": False,
+                           "description": "Create the target from the backed-up spec (with "
+                                          "overrides) when it does not exist."},
+                "overrides": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                              "description": "Spec fields that replace the backed-up ones "
+                                             "when the target is created."}}},
+        "timeoutSeconds": {"type": "integer", "minimum": 10, "default": 3600},
+    }
+    status = {
+        "observedGeneration": {"type": "integer"},
+        "conditions": conditions_schema(),
+        "phase": {"type": "string",
+                  "enum": ["Pending", "Running", "Completed", "Failed"]},
+        "message": {"type": "string"},
+        "backupName": {"type": "string"}, "location": {"type": "string"},
+        "method": {"type": "string"}, "keys": {"type": "integer"},
+        "seconds": {"type": "number"},
+        "startedAt": {"type": "string"}, "completedAt": {"type": "string"},
+    }
+    return spec, status
+
+
+def phase_columns(extra):
+    return extra + [
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Message", "type": "string", "priority": 1, "jsonPath": ".status.message"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
+
+
 def crd(kind, short_names, spec, status, columns):
     plural = PLURALS[kind]
     return {
@@ -284,6 +418,19 @@ def all_crds():
                 {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
                 {"name": "Sentinels", "type": "integer", "jsonPath": ".spec.sentinel.replicas"},
                 {"name": "Master", "type": "string", "jsonPath": ".status.master.pod"},
+            ])),
+        "redis.redisible.io_redisbackups.yaml": crd(
+            "RedisBackup", ["rdbk"], *redisbackup_schema(), columns=phase_columns([
+                {"name": "Instance", "type": "string", "jsonPath": ".spec.instance.name"},
+                {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+                {"name": "Backup", "type": "string", "jsonPath": ".status.backupName"},
+                {"name": "Bytes", "type": "integer", "jsonPath": ".status.totalBytes"},
+            ])),
+        "redis.redisible.io_redisrestores.yaml": crd(
+            "RedisRestore", ["rdrs"], *redisrestore_schema(), columns=phase_columns([
+                {"name": "Target", "type": "string", "jsonPath": ".spec.target.name"},
+                {"name": "Backup", "type": "string", "jsonPath": ".status.backupName"},
+                {"name": "Keys", "type": "integer", "jsonPath": ".status.keys"},
             ])),
         "redis.redisible.io_redisclusters.yaml": crd(
             "RedisCluster", ["rdc"], spec, status, ready_columns([

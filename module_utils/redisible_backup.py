@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import hashlib
 import os
 import shutil
@@ -39,6 +40,7 @@ from ansible.module_utils.redisible_rdb import (
     MANIFEST_NAME,
     BackupError,
     NeedMore,
+    backups_to_prune,
     build_manifest,
     choose_backup_sources,
     choose_scratch_server,
@@ -49,6 +51,7 @@ from ansible.module_utils.redisible_rdb import (
     restore_refusals,
     restore_targets,
     shard_file_name,
+    status_files,
 )
 from ansible.module_utils.redisible_redis import Node, error_text
 
@@ -323,7 +326,8 @@ def cluster_slots_of(host, port, password=None):
     return []
 
 
-def take_backup(store, name, kind, instance, shards, password=None, timeout=600, log=None):
+def take_backup(store, name, kind, instance, shards, password=None, timeout=600, log=None,
+                spec=None):
     """Backs up every shard in parallel and writes the manifest; returns it. ``shards`` as
     for ``backup_shard``; for a cluster each carries ``slots`` (checked again at the end: a
     slot that moved during the backup could be in no file or in two)."""
@@ -361,7 +365,7 @@ def take_backup(store, name, kind, instance, shards, password=None, timeout=600,
     if errors:
         store.delete_backup(name)
         raise BackupError("; ".join(errors))
-    manifest = build_manifest(name, kind, instance, started, _now(), results)
+    manifest = build_manifest(name, kind, instance, started, _now(), results, spec)
     store.write_json("%s/%s" % (name, MANIFEST_NAME), manifest)
     return manifest
 
@@ -788,14 +792,15 @@ def observe_pods(pods, password, cluster):
 
 
 def backup_instance(store, name, kind, instance, pods, password=None, timeout=600,
-                    check_mode=False, log=None):
+                    check_mode=False, log=None, spec=None):
     """Backs up the instance made of ``pods`` (dicts name, host, port, shard)."""
     cluster = kind == "RedisCluster"
     sources = choose_backup_sources(observe_pods(pods, password, cluster), cluster)
     if check_mode:
         return {"changed": True, "sources": sources}
-    manifest = take_backup(store, name, kind, instance, sources, password, timeout, log)
-    return {"changed": True, "manifest": manifest, "location": store.describe(name)}
+    manifest = take_backup(store, name, kind, instance, sources, password, timeout, log, spec)
+    return {"changed": True, "manifest": manifest, "location": store.describe(name),
+            "files": status_files(manifest)}
 
 
 def restore_instance(store, name, kind, pods, password=None, redis_server="redis-server",
@@ -805,3 +810,27 @@ def restore_instance(store, name, kind, pods, password=None, redis_server="redis
     masters = restore_targets(observe_pods(pods, password, cluster), cluster)
     return restore(store, name, kind, masters, password, redis_server, check_mode, timeout,
                    bind_host, log, loader)
+
+
+def _completed_epoch(manifest):
+    try:
+        return calendar.timegm(time.strptime(manifest.get("completedAt") or "",
+                                             "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return 0
+
+
+def prune_backups(store, name_prefix, keep_last=None, keep_days=None, check_mode=False,
+                  now=None):
+    """Deletes the backups of one schedule (named <name_prefix><digits>) that the retention
+    policy does not keep. Returns (pruned names, kept names)."""
+    # <prefix><digits> only: "nightly-" must not reach the backups of "nightly-eu-".
+    names = [n for n in store.list_backups()
+             if n.startswith(name_prefix) and n[len(name_prefix):].isdigit()]
+    completed = [(n, _completed_epoch(read_manifest(store, n))) for n in names]
+    pruned = backups_to_prune(completed, keep_last, keep_days,
+                              time.time() if now is None else now)
+    if not check_mode:
+        for name in pruned:
+            store.delete_backup(name)
+    return sorted(pruned), sorted(set(names) - set(pruned))

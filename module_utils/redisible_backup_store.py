@@ -87,6 +87,10 @@ class DirectoryStore(object):
             return []
         return [e for e in entries if os.path.isfile(os.path.join(self.root, e, MANIFEST_NAME))]
 
+    def has_data(self, name):
+        """Anything stored under this backup's name, complete or not."""
+        return os.path.exists(self._path(name))
+
     def delete_backup(self, name):
         path = self._path(name)
         if not os.path.exists(path):
@@ -199,6 +203,9 @@ class S3Store(object):
             if name and self.size(name + "/" + MANIFEST_NAME) is not None:
                 names.append(name)
         return sorted(names)
+
+    def has_data(self, name):
+        return next(iter(self._keys(self._key(name) + "/")), None) is not None
 
     def delete_backup(self, name):
         keys = list(self._keys(self._key(name) + "/"))
@@ -319,3 +326,21 @@ def open_store(spec):
                        access_key=spec.get("access_key"), secret_key=spec.get("secret_key"),
                        verify_tls=spec.get("verify_tls", True), ca_bundle=spec.get("ca_bundle"))
     raise BackupError("unknown storage type %r (directory or s3)" % kind)
+
+
+# The ``storage`` option every backup module takes (one definition for all of them).
+STORAGE_OPTIONS = dict(
+    type=dict(type="str", required=True, choices=["directory", "s3"]),
+    path=dict(type="str"),
+    bucket=dict(type="str"),
+    prefix=dict(type="str", default=""),
+    endpoint=dict(type="str"),
+    region=dict(type="str"),
+    access_key=dict(type="str", no_log=True),
+    secret_key=dict(type="str", no_log=True),
+    verify_tls=dict(type="bool", default=True),
+    ca_bundle=dict(type="str"),
+)
+STORAGE_ARGUMENT = dict(type="dict", required=True, options=STORAGE_OPTIONS,
+                        required_if=[("type", "directory", ["path"]),
+                                     ("type", "s3", ["bucket"])])

@@ -87,7 +87,8 @@ def custom_objects_api(kubeconfig=None):
 
 
 # The resource names of our kinds (the CRDs use the same map: hack/gen_crds.py).
-PLURALS = {"Redis": "redis", "RedisSentinel": "redissentinels", "RedisCluster": "redisclusters"}
+PLURALS = {"Redis": "redis", "RedisSentinel": "redissentinels", "RedisCluster": "redisclusters",
+           "RedisBackup": "redisbackups", "RedisRestore": "redisrestores"}
 
 
 def resource_coordinates(api_version, kind):

@@ -155,14 +155,16 @@ def shard_file_name(index):
     return "shard-%d.rdb" % index
 
 
-def build_manifest(name, kind, instance, started, completed, shards):
-    """The manifest stored next to the data; ``shards``: one dict per file (see ShardResult)."""
+def build_manifest(name, kind, instance, started, completed, shards, spec=None):
+    """The manifest stored next to the data; ``shards``: one dict per file, as
+    ``backup_shard`` returns them; ``spec``: the instance's spec, to create a copy from."""
     versions = sorted({s["redis_version"] for s in shards}, key=version_tuple)
     return {
         "format": MANIFEST_FORMAT,
         "name": name,
         "kind": kind,
         "instance": instance,
+        "spec": spec or {},
         "startedAt": started,
         "completedAt": completed,
         "redisVersion": versions[-1] if versions else None,
@@ -339,3 +341,17 @@ def choose_scratch_server(binaries, target_version):
                           "backup aside (have: %s)" % (wanted + (", ".join(sorted(binaries))
                                                                   or "none",)))
     return usable[-1][1]
+
+
+def status_files(manifest):
+    """The manifest's files as the RedisBackup status lists them (slot ranges as text)."""
+    files = []
+    for shard in manifest.get("shards", []):
+        slots = shard.get("slots")
+        files.append({
+            "shard": shard["index"], "file": shard["file"], "bytes": shard["bytes"],
+            "sha256": shard["sha256"], "keys": shard.get("keys", 0),
+            "sourcePod": (shard.get("source") or {}).get("pod", ""),
+            "slots": ",".join("%d" % a if a == b else "%d-%d" % (a, b) for a, b in slots)
+            if slots else ""})
+    return files

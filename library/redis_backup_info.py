@@ -1,0 +1,89 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: redisible contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: redis_backup_info
+short_description: Read the manifest of a stored backup, or list the stored backups
+description:
+  - With I(name), returns that backup's manifest (files, sizes, SHA-256, key counts, versions,
+    slot map, the instance's spec); without, the names of the complete backups. Read-only.
+version_added: "0.1.0"
+author: redisible contributors
+options:
+  name:
+    description: The backup's name.
+    type: str
+  storage:
+    description: Where backups live (as for M(redis_backup)).
+    type: dict
+    required: true
+    suboptions:
+      type:
+        description: C(directory) or C(s3).
+        type: str
+        required: true
+        choices: [directory, s3]
+      path: {description: The directory (type directory)., type: str}
+      bucket: {description: The bucket (type s3)., type: str}
+      prefix: {description: Key prefix inside the bucket., type: str, default: ""}
+      endpoint: {description: S3 endpoint URL., type: str}
+      region: {description: S3 region., type: str}
+      access_key: {description: S3 access key id., type: str}
+      secret_key: {description: S3 secret key., type: str}
+      verify_tls: {description: Verify the endpoint's TLS certificate., type: bool, default: true}
+      ca_bundle: {description: CA bundle file for the endpoint., type: str}
+notes:
+  - Supports check mode.
+requirements:
+  - boto3 (S3 storage)
+"""
+
+EXAMPLES = r"""
+- name: Read a backup's manifest
+  redis_backup_info:
+    name: orders-nightly-202611280200
+    storage: {type: directory, path: /backups}
+  register: backup
+"""
+
+RETURN = r"""
+manifest:
+  description: The backup's manifest.
+  returned: when name is given
+  type: dict
+backups:
+  description: Names of the complete backups.
+  returned: when name is not given
+  type: list
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.redisible_backup import read_manifest
+from ansible.module_utils.redisible_backup_store import STORAGE_ARGUMENT, open_store
+from ansible.module_utils.redisible_rdb import BackupError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(name=dict(type="str"), storage=STORAGE_ARGUMENT),
+        supports_check_mode=True,
+    )
+    try:
+        store = open_store(module.params["storage"])
+        if module.params["name"]:
+            module.exit_json(changed=False,
+                             manifest=read_manifest(store, module.params["name"]))
+        module.exit_json(changed=False, backups=store.list_backups())
+    except BackupError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == "__main__":
+    main()

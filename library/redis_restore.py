@@ -1,0 +1,170 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: redisible contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: redis_restore
+short_description: Restore a backup taken by redis_backup into a Redis instance
+description:
+  - Before anything in the target is touched, checks the manifest, that every file is there
+    with its recorded size and SHA-256, that the target's Redis reads the backup's RDB format
+    and that a cluster target gets database 0 only; any failure is a refusal that names the
+    problem.
+  - One file into a standalone C(Redis) is loaded by the target itself (it replicates from a
+    short-lived feeder in this process, then becomes a master again): native loading speed.
+  - Otherwise (a cluster, a sentinel master, several files, another shape) each file is loaded
+    into a loader (a loader pod on the target's image, or a local redis-server) and every key
+    is sent with MIGRATE to the master that owns its slot, TTLs included.
+  - The target's existing data is replaced.
+version_added: "0.1.0"
+author: redisible contributors
+options:
+  name:
+    description: The backup's name.
+    type: str
+    required: true
+  kind:
+    description: The target's kind.
+    type: str
+    choices: [Redis, RedisSentinel, RedisCluster]
+    default: Redis
+  pods:
+    description: The target's Redis pods (sentinels excluded).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name: {description: Pod name., type: str, required: true}
+      host: {description: Pod IP., type: str, required: true}
+      port: {description: Redis port., type: int, default: 6379}
+      shard: {description: Shard index; 0 outside a cluster., type: int, default: 0}
+  password:
+    description: The target's password.
+    type: str
+  loader:
+    description:
+      - An empty Redis to load files into for a key-by-key restore, reachable from here, of
+        the target's version (its values travel in its own encoding).
+    type: dict
+    suboptions:
+      host: {description: Its address., type: str, required: true}
+      port: {description: Its port., type: int, default: 6379}
+      password: {description: Its password., type: str}
+  redis_servers:
+    description:
+      - Without I(loader), redis-server binaries by version (C(7.0) -> path) for a private
+        loader on this machine; the target's version, else the newest older one, is used.
+    type: dict
+    default: {}
+  bind_host:
+    description:
+      - Address the target (or loader) reaches this machine on; found by routing when omitted.
+    type: str
+  storage:
+    description: Where backups live (as for M(redis_backup)).
+    type: dict
+    required: true
+    suboptions:
+      type:
+        description: C(directory) or C(s3).
+        type: str
+        required: true
+        choices: [directory, s3]
+      path: {description: The directory (type directory)., type: str}
+      bucket: {description: The bucket (type s3)., type: str}
+      prefix: {description: Key prefix inside the bucket., type: str, default: ""}
+      endpoint: {description: S3 endpoint URL., type: str}
+      region: {description: S3 region., type: str}
+      access_key: {description: S3 access key id., type: str}
+      secret_key: {description: S3 secret key., type: str}
+      verify_tls: {description: Verify the endpoint's TLS certificate., type: bool, default: true}
+      ca_bundle: {description: CA bundle file for the endpoint., type: str}
+  timeout:
+    description: Seconds loading one file may take.
+    type: int
+    default: 3600
+notes:
+  - Supports check mode (all the checks run; nothing is written).
+  - Not idempotent by nature: every run replaces the target's data. The roles record a
+    finished restore in the RedisRestore status and do not run it twice.
+requirements:
+  - redis (redis-py) >= 4.0
+  - boto3 (S3 storage)
+"""
+
+EXAMPLES = r"""
+- name: Restore last night's backup into the new cluster
+  redis_restore:
+    name: nightly-20261128
+    kind: RedisCluster
+    pods: "{{ redisible_pods }}"
+    password: "{{ redisible_password }}"
+    loader: {host: "{{ loader_ip }}", password: "{{ loader_password }}"}
+    storage: {type: directory, path: /backups}
+  no_log: true
+"""
+
+RETURN = r"""
+method:
+  description: C(replication) (the target loaded the file itself) or C(keys).
+  returned: always
+  type: str
+keys:
+  description: Keys in the target after the restore.
+  returned: not check mode
+  type: int
+seconds:
+  description: Time spent loading (after the checks).
+  returned: not check mode
+  type: float
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.redisible_backup import restore_instance
+from ansible.module_utils.redisible_backup_store import STORAGE_ARGUMENT, open_store
+from ansible.module_utils.redisible_rdb import BackupError
+from ansible.module_utils.redisible_redis import HAS_REDIS, REDIS_IMPORT_ERROR
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            kind=dict(type="str", default="Redis",
+                      choices=["Redis", "RedisSentinel", "RedisCluster"]),
+            pods=dict(type="list", elements="dict", required=True, options=dict(
+                name=dict(type="str", required=True), host=dict(type="str", required=True),
+                port=dict(type="int", default=6379), shard=dict(type="int", default=0))),
+            password=dict(type="str", no_log=True),
+            loader=dict(type="dict", options=dict(
+                host=dict(type="str", required=True), port=dict(type="int", default=6379),
+                password=dict(type="str", no_log=True))),
+            redis_servers=dict(type="dict", default={}),
+            bind_host=dict(type="str"),
+            storage=STORAGE_ARGUMENT,
+            timeout=dict(type="int", default=3600),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_REDIS:
+        module.fail_json(msg="the Python package 'redis' is required: %s" % REDIS_IMPORT_ERROR)
+    params = module.params
+    try:
+        result = restore_instance(
+            open_store(params["storage"]), params["name"], params["kind"], params["pods"],
+            params["password"], redis_server=params["redis_servers"],
+            check_mode=module.check_mode, timeout=params["timeout"],
+            bind_host=params["bind_host"], loader=params["loader"])
+    except BackupError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
