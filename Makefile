@@ -6,7 +6,7 @@ export REDISIBLE_CACHE ?= $(HOME)/.cache/redisible
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 IMG ?= quay.io/redisible/redisible-operator:0.1.0
 
-.PHONY: help setup lint test test-unit test-integration e2e crds bench run deploy undeploy demo \
+.PHONY: help setup lint test test-unit test-integration e2e crds bench bench-backup run deploy undeploy demo \
 	cluster-up cluster-down cluster-status demo-down demo-local
 
 help: ## List the targets
@@ -46,6 +46,9 @@ crds: ## Regenerate config/crd/bases from hack/gen_crds.py
 
 bench: ## Scale-out benchmark: our converge vs redis-cli and raw MIGRATE
 	$(PY) bench/bench_scale_out.py
+
+bench-backup: ## Backup/restore benchmark: ours vs redis-cli --rdb and a plain RDB load
+	$(PY) bench/bench_backup_restore.py
 
 demo: ## Main job: the operator on Kubernetes (local one unless KUBECONFIG answers) runs the sample RedisCluster
 	$(PY) hack/demo_k8s.py

@@ -55,7 +55,7 @@ def operator_namespace(tmp_path_factory):
     proc.wait()
     # ansible-runner starts playbooks in sessions of their own: stop this namespace's runs.
     subprocess.run(["pkill", "-9", "-f", "v1alpha1/[A-Za-z]*/%s/" % namespace], check=False)
-    for kind in ("redis", "redissentinels", "redisclusters"):
+    for kind in ("redis", "redissentinels", "redisclusters", "redisbackups"):
         for item in get_json(kind, "-n", namespace)["items"]:
             kubectl("patch", kind, item["metadata"]["name"], "-n", namespace,
                     "--type=merge", "-p", '{"metadata":{"finalizers":[]}}', check=False)

@@ -13,6 +13,7 @@ from ansible.module_utils.redisible_backup import backup_instance, restore_insta
 from ansible.module_utils.redisible_backup_store import DirectoryStore, open_store
 from ansible.module_utils.redisible_cluster_converge import converge
 from ansible.module_utils.redisible_rdb import BackupError, backups_to_prune
+from data_harness import assert_same_data, snapshot, write_every_type
 from redis_harness import PASSWORD, ClusterPods, RedisProcess, server_binary, versions
 from s3_harness import MotoServer
 
@@ -89,65 +90,6 @@ def cluster(version, cleanup, shards, replicas):
 def cluster_masters(pods):
     return [p for p in pods.pods.values()
             if p.client().info("replication")["role"] == "master"]
-
-
-def write_every_type(client, prefix, count=40):
-    """Every data type, small (compact encodings) and large (full encodings), some with TTLs."""
-    for i in range(count):
-        key = "%s:%d" % (prefix, i)
-        client.set(key + ":str", "value-%d" % i)
-        client.set(key + ":int", i * 1000)
-        client.set(key + ":ttl", "expires", ex=3600 + i)
-        client.hset(key + ":hash", mapping={"f%d" % j: "v%d" % j for j in range(3 + i)})
-        client.rpush(key + ":list", *["item-%d" % j for j in range(2 + i)])
-        client.sadd(key + ":set", *["m%d" % j for j in range(2 + i)])
-        client.sadd(key + ":intset", *range(2 + i))
-        client.zadd(key + ":zset", {"z%d" % j: j * 1.5 for j in range(2 + i)})
-        client.xadd(key + ":stream", {"field": "v%d" % i})
-        client.xadd(key + ":stream", {"field": "w%d" % i})
-        client.pexpire(key + ":hash", 7200000)
-    big = prefix + ":big"
-    client.hset(big + ":hash", mapping={"field-%d" % j: "x" * 80 for j in range(700)})
-    client.rpush(big + ":list", *["element-%d" % j for j in range(3000)])
-    client.sadd(big + ":set", *["member-%d" % j for j in range(700)])
-    client.zadd(big + ":zset", {"member-%d" % j: j for j in range(300)})
-    client.set(big + ":str", "s" * 100000)
-    for j in range(200):
-        client.xadd(big + ":stream", {"n": j, "payload": "p" * 50})
-
-
-def snapshot(clients):
-    """key -> (type, value, has TTL, TTL seconds) over every given master."""
-    result = {}
-    for client in clients:
-        for key in client.scan_iter(count=1000):
-            kind = client.type(key).decode()
-            if kind == "string":
-                value = client.get(key)
-            elif kind == "hash":
-                value = client.hgetall(key)
-            elif kind == "list":
-                value = client.lrange(key, 0, -1)
-            elif kind == "set":
-                value = sorted(client.smembers(key))
-            elif kind == "zset":
-                value = client.zrange(key, 0, -1, withscores=True)
-            elif kind == "stream":
-                value = client.xrange(key)
-            else:
-                raise AssertionError("unexpected type %s" % kind)
-            ttl = client.pttl(key)
-            result[key] = (kind, value, ttl > 0, ttl)
-    return result
-
-
-def assert_same_data(before, after):
-    assert set(before) == set(after), (sorted(set(before) ^ set(after))[:10])
-    for key, (kind, value, has_ttl, ttl) in before.items():
-        kind2, value2, has_ttl2, ttl2 = after[key]
-        assert (kind, value, has_ttl) == (kind2, value2, has_ttl2), key
-        if has_ttl:  # absolute expiry kept: only the time between the two reads is gone
-            assert ttl - 120000 < ttl2 <= ttl, (key, ttl, ttl2)
 
 
 def read_file(store, path):

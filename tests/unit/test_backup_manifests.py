@@ -53,7 +53,7 @@ def test_every_backup_restore_sample_is_valid_and_each_mode_has_one():
 
 
 def test_restore_samples_restore_what_their_backup_took():
-    for name, document in documents():
+    for _name, document in documents():
         if document["kind"] == "RedisBackup":
             backed_up = document
         if document["kind"] == "RedisRestore":

@@ -1,0 +1,175 @@
+"""Deploy -> back up -> restore for every mode under the real operator, from the samples in
+config/samples/backup-restore, with a real S3-compatible server (moto) as the storage."""
+
+import base64
+import json
+import os
+import sys
+import time
+
+import pytest
+import redis
+import yaml
+from redis.cluster import ClusterNode, RedisCluster
+from test_operator import wait_ready
+from test_rediscluster_playbook import ROOT, condition, get_json, kubectl
+
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from data_harness import assert_same_data, snapshot, write_every_type  # noqa: E402
+from s3_harness import MotoServer  # noqa: E402
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.xdist_group("e2e"),
+    pytest.mark.timeout(1500),
+    pytest.mark.skipif(os.environ.get("REDISIBLE_E2E") != "1",
+                       reason="needs a Kubernetes API: REDISIBLE_E2E=1 and KUBECONFIG"),
+]
+
+
+@pytest.fixture(scope="module")
+def moto():
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+def sample_documents(mode, namespace, moto, bucket):
+    """The sample, pointed at this namespace and at the moto bucket."""
+    path = os.path.join(ROOT, "config", "samples", "backup-restore", "%s.yaml" % mode)
+    with open(path) as handle:
+        documents = list(yaml.safe_load_all(handle))
+    for document in documents:
+        document["metadata"]["namespace"] = namespace
+        if document["kind"] == "Secret":
+            document["stringData"] = {"AWS_ACCESS_KEY_ID": moto.ACCESS_KEY,
+                                      "AWS_SECRET_ACCESS_KEY": moto.SECRET_KEY}
+        elif document["kind"] == "RedisBackup":
+            document["spec"]["storage"]["s3"].update(endpoint=moto.endpoint, bucket=bucket)
+            document["spec"]["deletePolicy"] = "Delete"
+        elif document["kind"] != "RedisRestore":
+            document["spec"].update(resources={"requests": {"cpu": "10m"}},
+                                    storage={"size": "1Gi", "reclaimPolicy": "Delete"})
+    return {d["kind"]: d for d in documents}
+
+
+def apply(*documents):
+    kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(d) for d in documents))
+
+
+def password_of(namespace, name):
+    secret = get_json("secret", "%s-password" % name, "-n", namespace)
+    return base64.b64decode(secret["data"]["password"]).decode()
+
+
+def redis_pod_ips(namespace, name, extra_selector=""):
+    pods = get_json("pods", "-n", namespace, "-l",
+                    "app.kubernetes.io/instance=%s%s" % (name, extra_selector))["items"]
+    return [p["status"]["podIP"] for p in pods if p["status"].get("podIP")]
+
+
+def master_clients(namespace, name, password, kind):
+    selector = ",app.kubernetes.io/component=redis" if kind == "RedisSentinel" else ""
+    clients = []
+    for ip in redis_pod_ips(namespace, name, selector):
+        client = redis.Redis(host=ip, port=6379, password=password, socket_timeout=10)
+        if client.info("replication")["role"] == "master":
+            clients.append(client)
+    return clients
+
+
+def wait_phase(namespace, kind, name, phases=("Completed", "Failed"), timeout=900):
+    deadline = time.time() + timeout
+    resource = {}
+    while time.time() < deadline:
+        resource = get_json(kind, name, "-n", namespace)
+        if resource.get("status", {}).get("phase") in phases:
+            return resource
+        time.sleep(3)
+    raise AssertionError("%s %s never reached %s: %s" % (kind, name, phases,
+                                                         json.dumps(resource.get("status"))))
+
+
+@pytest.mark.parametrize("mode", ["redis", "redissentinel", "rediscluster"])
+def test_deploy_backup_restore(mode, operator_namespace, moto):
+    namespace, log_path = operator_namespace
+    bucket = moto.new_bucket()
+    docs = sample_documents(mode, namespace, moto, bucket)
+    instance = next(d for k, d in docs.items() if k not in ("Secret", "RedisBackup",
+                                                            "RedisRestore"))
+    kind, name = instance["kind"], instance["metadata"]["name"]
+    restore = docs["RedisRestore"]
+    target = restore["spec"]["target"]["name"]
+    if kind == "Redis":
+        # One file into a standalone: the target loads it itself, here across versions.
+        restore["spec"]["target"]["overrides"]["version"] = "7.0"
+    if kind == "RedisCluster":
+        # Another shape: every key goes to the master that owns its slot.
+        restore["spec"]["target"]["overrides"].update(shards=4, replicasPerShard=0)
+    overrides = restore["spec"]["target"]["overrides"]
+    overrides.update(resources={"requests": {"cpu": "10m"}})
+
+    apply(docs["Secret"], instance)
+    wait_ready(namespace, name, kind=kind.lower())
+    password = password_of(namespace, name)
+    masters = master_clients(namespace, name, password, kind)
+    if kind == "RedisCluster":
+        writer = RedisCluster(startup_nodes=[ClusterNode(c.connection_pool.connection_kwargs[
+            "host"], 6379) for c in masters], password=password, socket_timeout=10)
+    else:
+        writer = masters[0]
+    write_every_type(writer, mode, count=25)
+    time.sleep(1)  # replicas catch up; the backup waits for its source anyway
+    before = snapshot(masters)
+
+    started = time.time()
+    apply(docs["RedisBackup"], restore)  # the restore waits for the backup to complete
+    backup = wait_phase(namespace, "redisbackup", docs["RedisBackup"]["metadata"]["name"])
+    assert backup["status"]["phase"] == "Completed", backup["status"]
+    status = backup["status"]
+    assert status["keys"] == len(before)
+    assert condition(backup, "Ready").get("status") == "True"
+    assert len(status["files"]) == (3 if kind == "RedisCluster" else 1)
+    assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in status["files"])
+    if kind != "Redis":  # a replica exists: the RDB comes from it, not from the master
+        master_ips = {c.connection_pool.connection_kwargs["host"] for c in masters}
+        pods = get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/instance=%s" % name)
+        master_pods = {p["metadata"]["name"] for p in pods["items"]
+                       if p["status"].get("podIP") in master_ips}
+        sources = {f["sourcePod"] for f in status["files"]}
+        assert sources and not sources & master_pods, (sources, master_pods)
+    objects = moto.client().list_objects_v2(Bucket=bucket)["Contents"]
+    stored = sorted(o["Key"] for o in objects)
+    assert any(k.endswith("/manifest.json") for k in stored), stored
+    assert all(k.startswith("redisible/%s/" % namespace) for k in stored), stored
+
+    done = wait_phase(namespace, "redisrestore", restore["metadata"]["name"])
+    assert done["status"]["phase"] == "Completed", done["status"]
+    print("%s: backup + restore into a new %s in %.0fs, method %s, %s" % (
+        mode, kind, time.time() - started, done["status"]["method"],
+        done["status"]["message"]))
+    assert done["status"]["method"] == ("replication" if kind == "Redis" else "keys")
+    restored = get_json(kind.lower(), target, "-n", namespace)
+    assert restored["metadata"]["annotations"]["redis.redisible.io/restored-from"] == \
+        status["backupName"]
+    target_password = password_of(namespace, target)
+    after = snapshot(master_clients(namespace, target, target_password, kind))
+    assert_same_data(before, after)
+    if kind == "Redis":
+        assert master_clients(namespace, target, target_password, kind)[0].info(
+            "server")["redis_version"].startswith("7.0")
+    assert get_json("pods", "-n", namespace, "-l",
+                    "app.kubernetes.io/name=redis-restore-loader")["items"] == []
+
+    with open(log_path) as handle:
+        log = handle.read()
+    for secret in (password, target_password, moto.SECRET_KEY):
+        assert secret not in log, "a secret leaked into the operator log"
+
+    # deletePolicy Delete: the stored backup goes with the RedisBackup.
+    kubectl("delete", "redisbackup", docs["RedisBackup"]["metadata"]["name"], "-n", namespace,
+            "--timeout=120s")
+    assert moto.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    for resource_name in (name, target):
+        kubectl("delete", kind.lower(), resource_name, "-n", namespace, "--wait=false")
