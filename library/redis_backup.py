@@ -173,7 +173,7 @@ def main():
                                  check_mode=module.check_mode, spec=params["instance_spec"])
     except BackupError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(location=location, **result)
+    module.exit_json(**dict(result, location=location))
 
 
 if __name__ == "__main__":

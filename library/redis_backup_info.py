@@ -20,6 +20,12 @@ options:
   name:
     description: The backup's name.
     type: str
+  verify:
+    description:
+      - With I(name), also read every file and compare its size and SHA-256 with the manifest;
+        what does not match is listed in C(problems) (the module does not fail for it).
+    type: bool
+    default: false
   storage:
     description: Where backups live (as for M(redis_backup)).
     type: dict
@@ -58,6 +64,10 @@ manifest:
   description: The backup's manifest.
   returned: when name is given
   type: dict
+problems:
+  description: Files missing, truncated or corrupted (with verify).
+  returned: when name and verify are given
+  type: list
 backups:
   description: Names of the complete backups.
   returned: when name is not given
@@ -65,21 +75,26 @@ backups:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.redisible_backup import read_manifest
+from ansible.module_utils.redisible_backup import file_problems, read_manifest
 from ansible.module_utils.redisible_backup_store import STORAGE_ARGUMENT, open_store
-from ansible.module_utils.redisible_rdb import BackupError
+from ansible.module_utils.redisible_rdb import BackupError, manifest_problems
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(name=dict(type="str"), storage=STORAGE_ARGUMENT),
+        argument_spec=dict(name=dict(type="str"), verify=dict(type="bool", default=False),
+                           storage=STORAGE_ARGUMENT),
         supports_check_mode=True,
     )
     try:
         store = open_store(module.params["storage"])
-        if module.params["name"]:
-            module.exit_json(changed=False,
-                             manifest=read_manifest(store, module.params["name"]))
+        name = module.params["name"]
+        if name:
+            manifest = read_manifest(store, name)
+            problems = manifest_problems(manifest)
+            if module.params["verify"] and not problems:
+                problems = file_problems(store, name, manifest)
+            module.exit_json(changed=False, manifest=manifest, problems=problems)
         module.exit_json(changed=False, backups=store.list_backups())
     except BackupError as exc:
         module.fail_json(msg=str(exc))

@@ -61,6 +61,7 @@ except ImportError:  # reported through Node when redis-py is missing
     key_slot = None
 
 HEADER_BYTES = 64 * 1024
+COALESCE = 256 * 1024
 
 
 def _now():
@@ -128,33 +129,40 @@ class ReplicationStream(object):
             raise BackupError("cannot read the RDB from %s:%d: %s" % (self.host, self.port, exc))
 
     def chunks(self, size):
-        """The payload, chunk by chunk."""
+        """The payload, in pieces of at least COALESCE bytes (except the last): a server
+        writes in small pieces, and per-piece work in Python would cost more than the copy."""
         try:
             if size is not None:
                 left = size
+                pending = bytearray()
                 while left:
-                    chunk = self.reader.read1(min(CHUNK, left))
-                    if not chunk:
+                    piece = self.reader.read1(min(CHUNK, left))
+                    if not piece:
                         raise BackupError("%s:%d closed the connection %d bytes before the end "
                                           "of the RDB" % (self.host, self.port, left))
-                    left -= len(chunk)
-                    yield chunk
+                    left -= len(piece)
+                    pending += piece
+                    if len(pending) >= COALESCE:
+                        yield bytes(pending)
+                        pending = bytearray()
+                if pending:
+                    yield bytes(pending)
                 return
-            # EOF-marked: the last 40 bytes are the mark, so always hold 40 bytes back.
-            held = b""
+            # EOF-marked: the last 40 bytes are the mark, so 40 bytes are always held back.
+            pending = bytearray()
             while True:
-                chunk = self.reader.read1(CHUNK)
-                if not chunk:
+                piece = self.reader.read1(CHUNK)
+                if not piece:
                     raise BackupError("%s:%d closed the connection before the end of the RDB"
                                       % (self.host, self.port))
-                data = held + chunk
-                if data.endswith(self.mark):
-                    if len(data) > 40:
-                        yield data[:-40]
+                pending += piece
+                if pending.endswith(self.mark):
+                    if len(pending) > 40:
+                        yield bytes(pending[:-40])
                     return
-                held = data[-40:]
-                if len(data) > 40:
-                    yield data[:-40]
+                if len(pending) >= COALESCE + 40:
+                    yield bytes(pending[:-40])
+                    del pending[:-40]
         except (socket.error, socket.timeout) as exc:
             raise BackupError("reading the RDB from %s:%d failed: %s" % (self.host, self.port,
                                                                           exc))
@@ -254,7 +262,7 @@ def backup_shard(store, backup_name, shard, password=None, timeout=600):
                 digest.update(chunk)
                 writer.write(chunk)
                 total += len(chunk)
-                tail = (tail + chunk)[-16:]
+                tail = chunk[-16:] if len(chunk) >= 16 else (tail + chunk)[-16:]
                 if header is None:
                     head += chunk
                     try:

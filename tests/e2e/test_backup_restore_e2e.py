@@ -173,3 +173,47 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
     assert moto.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
     for resource_name in (name, target):
         kubectl("delete", kind.lower(), resource_name, "-n", namespace, "--wait=false")
+
+
+def test_blocked_backup_and_damaged_backup_are_reported(operator_namespace, moto):
+    namespace, _ = operator_namespace
+    bucket = moto.new_bucket()
+    docs = sample_documents("redis", namespace, moto, bucket)
+    apply(docs["Secret"])
+
+    orphan = docs["RedisBackup"]
+    orphan["metadata"]["name"] = "orphan"
+    orphan["spec"]["instance"]["name"] = "nothing-here"
+    apply(orphan)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        resource = get_json("redisbackup", "orphan", "-n", namespace)
+        if "not found" in resource.get("status", {}).get("message", ""):
+            break
+        time.sleep(2)
+    status = resource.get("status", {})
+    assert status.get("phase") == "Pending", status
+    degraded = condition(resource, "Degraded")
+    assert degraded.get("status") == "True" and degraded.get("reason") == "InstanceNotReady"
+    assert "Redis nothing-here not found" in degraded.get("message", "")
+
+    # A backup whose file does not match its manifest: refused before any target exists.
+    body = b"REDIS0009" + b"\0" * 100
+    prefix = "redisible/%s/broken/" % namespace
+    manifest = {"format": 1, "name": "broken", "kind": "Redis", "spec": {}, "shards": [{
+        "index": 0, "file": "shard-0.rdb", "bytes": len(body), "sha256": "0" * 64,
+        "rdbVersion": 9, "redisVersion": "5.0.6", "keys": 1, "expires": 0}]}
+    s3 = moto.client()
+    s3.put_object(Bucket=bucket, Key=prefix + "shard-0.rdb", Body=body)
+    s3.put_object(Bucket=bucket, Key=prefix + "manifest.json", Body=json.dumps(manifest))
+    restore = docs["RedisRestore"]
+    restore["metadata"]["name"] = "from-broken"
+    restore["spec"]["source"] = {"s3": orphan["spec"]["storage"]["s3"], "backupName": "broken"}
+    restore["spec"]["target"]["name"] = "never-created"
+    apply(restore)
+    done = wait_phase(namespace, "redisrestore", "from-broken", timeout=300)
+    assert done["status"]["phase"] == "Failed", done["status"]
+    message = done["status"]["message"]
+    assert "SHA-256" in message and "nothing was touched" in message, message
+    assert condition(done, "Degraded").get("reason") == "BackupDamaged"
+    assert kubectl("get", "redis", "never-created", "-n", namespace, check=False).returncode != 0
