@@ -7,8 +7,8 @@ RUN ansible-galaxy collection install -r ${HOME}/requirements.yml \
  && chmod -R ug+rwx ${HOME}/.ansible
 
 # The runtime's own ansible-core, kubernetes and ansible-runner stay as shipped; we add the
-# Redis client and jmespath at the versions requirements.txt pins.
-RUN python3 -m pip install --no-cache-dir "redis==6.4.0" "jmespath==1.1.0"
+# Redis client, jmespath and boto3 (S3 backups) at the versions requirements.txt pins.
+RUN python3 -m pip install --no-cache-dir "redis==6.4.0" "jmespath==1.1.0" "boto3==1.44.8"
 
 COPY watches.yaml ${HOME}/watches.yaml
 COPY ansible.cfg ${HOME}/ansible.cfg
@@ -16,7 +16,9 @@ COPY roles/ ${HOME}/roles/
 COPY playbooks/ ${HOME}/playbooks/
 COPY library/ ${HOME}/library/
 COPY module_utils/ ${HOME}/module_utils/
+COPY plugins/ ${HOME}/plugins/
 
 ENV ANSIBLE_LIBRARY=${HOME}/library \
     ANSIBLE_MODULE_UTILS=${HOME}/module_utils \
+    ANSIBLE_DOC_FRAGMENT_PLUGINS=${HOME}/plugins/doc_fragments \
     ANSIBLE_ROLES_PATH=${HOME}/roles

@@ -58,34 +58,16 @@ options:
     description: The instance's spec, kept in the manifest (a restore can create a copy).
     type: dict
     default: {}
-  storage:
-    description: Where backups live.
-    type: dict
-    required: true
-    suboptions:
-      type:
-        description: C(directory) (a mounted PVC) or C(s3).
-        type: str
-        required: true
-        choices: [directory, s3]
-      path: {description: The directory (type directory)., type: str}
-      bucket: {description: The bucket (type s3)., type: str}
-      prefix: {description: Key prefix inside the bucket., type: str, default: ""}
-      endpoint: {description: S3 endpoint URL (AWS when omitted)., type: str}
-      region: {description: S3 region., type: str}
-      access_key: {description: S3 access key id., type: str}
-      secret_key: {description: S3 secret key., type: str}
-      verify_tls: {description: Verify the endpoint's TLS certificate., type: bool, default: true}
-      ca_bundle: {description: CA bundle file for the endpoint., type: str}
   timeout:
     description: Seconds one shard's transfer may take.
     type: int
     default: 3600
+extends_documentation_fragment:
+  - redisible_storage
 notes:
   - Supports check mode (reports the pods it would read from).
 requirements:
   - redis (redis-py) >= 4.0
-  - boto3 (S3 storage)
 """
 
 EXAMPLES = r"""
@@ -126,7 +108,7 @@ sources:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.redisible_backup import backup_instance
+from ansible.module_utils.redisible_backup import INSTANCE_KINDS, POD_OPTIONS, backup_instance
 from ansible.module_utils.redisible_backup_store import STORAGE_ARGUMENT, open_store
 from ansible.module_utils.redisible_rdb import MANIFEST_NAME, BackupError, status_files
 from ansible.module_utils.redisible_redis import HAS_REDIS, REDIS_IMPORT_ERROR
@@ -137,12 +119,9 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
-            kind=dict(type="str", default="Redis",
-                      choices=["Redis", "RedisSentinel", "RedisCluster"]),
+            kind=dict(type="str", default="Redis", choices=INSTANCE_KINDS),
             instance=dict(type="str", default=""),
-            pods=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True), host=dict(type="str", required=True),
-                port=dict(type="int", default=6379), shard=dict(type="int", default=0))),
+            pods=dict(type="list", elements="dict", default=[], options=POD_OPTIONS),
             password=dict(type="str", no_log=True),
             instance_spec=dict(type="dict", default={}),
             storage=STORAGE_ARGUMENT,

@@ -29,29 +29,10 @@ options:
   keep_days:
     description: Keep backups completed fewer than this many days ago.
     type: int
-  storage:
-    description: Where backups live (as for M(redis_backup)).
-    type: dict
-    required: true
-    suboptions:
-      type:
-        description: C(directory) or C(s3).
-        type: str
-        required: true
-        choices: [directory, s3]
-      path: {description: The directory (type directory)., type: str}
-      bucket: {description: The bucket (type s3)., type: str}
-      prefix: {description: Key prefix inside the bucket., type: str, default: ""}
-      endpoint: {description: S3 endpoint URL., type: str}
-      region: {description: S3 region., type: str}
-      access_key: {description: S3 access key id., type: str}
-      secret_key: {description: S3 secret key., type: str}
-      verify_tls: {description: Verify the endpoint's TLS certificate., type: bool, default: true}
-      ca_bundle: {description: CA bundle file for the endpoint., type: str}
+extends_documentation_fragment:
+  - redisible_storage
 notes:
   - Supports check mode (lists what would be deleted).
-requirements:
-  - boto3 (S3 storage)
 """
 
 EXAMPLES = r"""

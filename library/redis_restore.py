@@ -17,7 +17,7 @@ description:
     and that a cluster target gets database 0 only; any failure is a refusal that names the
     problem.
   - One file into a standalone C(Redis) is loaded by the target itself (it replicates from a
-    short-lived feeder in this process, then becomes a master again): native loading speed.
+    short-lived feeder in this process, then becomes a master again), at native loading speed.
   - Otherwise (a cluster, a sentinel master, several files, another shape) each file is loaded
     into a loader (a loader pod on the target's image, or a local redis-server) and every key
     is sent with MIGRATE to the master that owns its slot, TTLs included.
@@ -66,36 +66,18 @@ options:
     description:
       - Address the target (or loader) reaches this machine on; found by routing when omitted.
     type: str
-  storage:
-    description: Where backups live (as for M(redis_backup)).
-    type: dict
-    required: true
-    suboptions:
-      type:
-        description: C(directory) or C(s3).
-        type: str
-        required: true
-        choices: [directory, s3]
-      path: {description: The directory (type directory)., type: str}
-      bucket: {description: The bucket (type s3)., type: str}
-      prefix: {description: Key prefix inside the bucket., type: str, default: ""}
-      endpoint: {description: S3 endpoint URL., type: str}
-      region: {description: S3 region., type: str}
-      access_key: {description: S3 access key id., type: str}
-      secret_key: {description: S3 secret key., type: str}
-      verify_tls: {description: Verify the endpoint's TLS certificate., type: bool, default: true}
-      ca_bundle: {description: CA bundle file for the endpoint., type: str}
   timeout:
     description: Seconds loading one file may take.
     type: int
     default: 3600
+extends_documentation_fragment:
+  - redisible_storage
 notes:
   - Supports check mode (all the checks run; nothing is written).
-  - Not idempotent by nature: every run replaces the target's data. The roles record a
+  - Not idempotent by nature, every run replaces the target's data; the roles record a
     finished restore in the RedisRestore status and do not run it twice.
 requirements:
   - redis (redis-py) >= 4.0
-  - boto3 (S3 storage)
 """
 
 EXAMPLES = r"""
@@ -126,7 +108,7 @@ seconds:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.redisible_backup import restore_instance
+from ansible.module_utils.redisible_backup import INSTANCE_KINDS, POD_OPTIONS, restore_instance
 from ansible.module_utils.redisible_backup_store import STORAGE_ARGUMENT, open_store
 from ansible.module_utils.redisible_rdb import BackupError
 from ansible.module_utils.redisible_redis import HAS_REDIS, REDIS_IMPORT_ERROR
@@ -136,11 +118,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            kind=dict(type="str", default="Redis",
-                      choices=["Redis", "RedisSentinel", "RedisCluster"]),
-            pods=dict(type="list", elements="dict", required=True, options=dict(
-                name=dict(type="str", required=True), host=dict(type="str", required=True),
-                port=dict(type="int", default=6379), shard=dict(type="int", default=0))),
+            kind=dict(type="str", default="Redis", choices=INSTANCE_KINDS),
+            pods=dict(type="list", elements="dict", required=True, options=POD_OPTIONS),
             password=dict(type="str", no_log=True),
             loader=dict(type="dict", options=dict(
                 host=dict(type="str", required=True), port=dict(type="int", default=6379),

@@ -60,6 +60,11 @@ try:
 except ImportError:  # reported through Node when redis-py is missing
     key_slot = None
 
+# Options the backup and restore modules share (one definition for both).
+INSTANCE_KINDS = ["Redis", "RedisSentinel", "RedisCluster"]
+POD_OPTIONS = dict(name=dict(type="str", required=True), host=dict(type="str", required=True),
+                   port=dict(type="int", default=6379), shard=dict(type="int", default=0))
+
 HEADER_BYTES = 64 * 1024
 COALESCE = 256 * 1024
 

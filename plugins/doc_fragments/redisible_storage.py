@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright: redisible contributors
+# Apache License 2.0 (see LICENSE)
+"""The ``storage`` option every backup module takes, documented once."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    DOCUMENTATION = r"""
+options:
+  storage:
+    description: Where backups live.
+    type: dict
+    required: true
+    suboptions:
+      type:
+        description: C(directory) (for example a mounted PVC) or C(s3).
+        type: str
+        required: true
+        choices: [directory, s3]
+      path: {description: The directory (type directory)., type: str}
+      bucket: {description: The bucket (type s3)., type: str}
+      prefix: {description: Key prefix inside the bucket., type: str, default: ""}
+      endpoint: {description: S3 endpoint URL (AWS when omitted)., type: str}
+      region: {description: S3 region., type: str}
+      access_key: {description: S3 access key id., type: str}
+      secret_key: {description: S3 secret key., type: str}
+      verify_tls: {description: Verify the endpoint's TLS certificate., type: bool, default: true}
+      ca_bundle: {description: CA bundle file for the endpoint., type: str}
+requirements:
+  - boto3 (S3 storage)
+"""
