@@ -162,6 +162,45 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
     assert get_json("pods", "-n", namespace, "-l",
                     "app.kubernetes.io/name=redis-restore-loader")["items"] == []
 
+    if kind == "Redis":
+        # Into an existing instance: its data is replaced, and it is told so in an Event.
+        masters[0].set("written-after-the-backup", "gone after the restore")
+        again = json.loads(json.dumps(restore))
+        again["metadata"]["name"] = "back-into-source"
+        again["spec"]["target"] = {"kind": kind, "name": name}
+        apply(again)
+        done = wait_phase(namespace, "redisrestore", "back-into-source")
+        assert done["status"]["phase"] == "Completed", done["status"]
+        assert_same_data(before, snapshot(master_clients(namespace, name, password, kind)))
+        events = get_json("events", "-n", namespace, "--field-selector",
+                          "involvedObject.name=%s,reason=RestoreReplacesData" % name)["items"]
+        assert events and "back-into-source" in events[0]["message"], events
+        assert get_json("events", "-n", namespace, "--field-selector",
+                        "involvedObject.name=%s,reason=RestoreReplacesData" % target)[
+                            "items"] == [], "a target the restore created has no data to lose"
+
+    if kind == "Redis":
+        # A schedule every minute keeping the last one: two runs, the first pruned.
+        scheduled = json.loads(json.dumps(docs["RedisBackup"]))
+        scheduled["metadata"]["name"] = "every-minute"
+        scheduled["spec"].update(schedule="* * * * *", retention={"keepLast": 1})
+        apply(scheduled)
+        seen = []
+        deadline = time.time() + 240
+        while time.time() < deadline and len(seen) < 2:
+            current = get_json("redisbackup", "every-minute", "-n", namespace).get("status", {})
+            if current.get("phase") == "Completed" and current["backupName"] not in seen:
+                seen.append(current["backupName"])
+                assert current["backups"] == [current["backupName"]], current
+                assert current["lastScheduleTime"] < current["nextScheduleTime"]
+            time.sleep(3)
+        assert len(seen) == 2, seen
+        assert all(n.startswith("every-minute-") and n[13:].isdigit() for n in seen), seen
+        keys = [o["Key"] for o in moto.client().list_objects_v2(
+            Bucket=bucket, Prefix="redisible/%s/every-minute-" % namespace)["Contents"]]
+        assert {k.split("/")[2] for k in keys} == {seen[1]}, keys
+        kubectl("delete", "redisbackup", "every-minute", "-n", namespace, "--timeout=120s")
+
     with open(log_path) as handle:
         log = handle.read()
     for secret in (password, target_password, moto.SECRET_KEY):
