@@ -101,9 +101,8 @@ class DirectoryStore(object):
 
 class _FileWriter(object):
     def __init__(self, path):
-        directory = os.path.dirname(path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory)
+        # Shards are written in parallel: several writers may create the directory at once.
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         self.path = path
         self.partial = path + ".partial"
         self.handle = open(self.partial, "wb")
