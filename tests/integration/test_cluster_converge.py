@@ -330,16 +330,21 @@ def test_check_mode_reports_and_changes_nothing(pods):
     assert not set(commands) & WRITE_COMMANDS, sorted(set(commands))
     after = {p.address: p.client().execute_command("CLUSTER", "NODES") for p in
              pods.pods.values()}
-    assert _strip_volatile(before) == _strip_volatile(after)
+    before, after = _strip_volatile(before), _strip_volatile(after)
+    changed = {address: sorted(set(before[address]) ^ set(after[address]))
+               for address in before if before[address] != after[address]}
+    assert not changed, changed
 
 
 def _strip_volatile(views):
-    """CLUSTER NODES without ping/pong times and link state."""
+    """CLUSTER NODES without ping/pong times, link state and the local `fail?` suspicion (a
+    node late with a pong under CI load is flagged for a moment; nobody wrote that)."""
     out = {}
     for address, text in views.items():
         lines = []
         for line in text.decode().splitlines():
             fields = line.split(" ")
+            fields[2] = ",".join(f for f in fields[2].split(",") if f != "fail?")
             lines.append(" ".join(fields[:4] + fields[6:7] + fields[8:]))
         out[address] = sorted(lines)
     return out
