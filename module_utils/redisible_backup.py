@@ -317,13 +317,21 @@ def _database_counts(header, keyspace):
         counts[str(db)] = {"keys": sizes["keys"], "expires": sizes["expires"], "exact": True}
     if header["empty"]:
         return counts
-    for name, value in keyspace.items():
-        if not name.startswith("db") or name[2:] in counts:
-            continue
-        fields = dict(item.split("=", 1) for item in str(value).split(",") if "=" in item)
-        counts[name[2:]] = {"keys": int(fields.get("keys", 0)),
-                            "expires": int(fields.get("expires", 0)), "exact": False}
+    for db, sizes in keyspace_sizes(keyspace).items():
+        if db not in counts:
+            counts[db] = dict(sizes, exact=False)
     return counts
+
+
+def keyspace_sizes(keyspace):
+    """{db: {keys, expires}} from parsed INFO keyspace ("db0": "keys=3,expires=1,...")."""
+    sizes = {}
+    for name, value in keyspace.items():
+        if name.startswith("db"):
+            fields = dict(item.split("=", 1) for item in str(value).split(",") if "=" in item)
+            sizes[name[2:]] = {"keys": int(fields.get("keys", 0)),
+                               "expires": int(fields.get("expires", 0))}
+    return sizes
 
 
 def cluster_slots_of(host, port, password=None):
@@ -730,10 +738,7 @@ def count_keys(masters, password):
     for master in masters:
         node = Node(master["host"], master["port"], password, timeout=30)
         try:
-            for name, value in _info(node, "keyspace").items():
-                if name.startswith("db"):
-                    fields = dict(item.split("=", 1) for item in str(value).split(","))
-                    total += int(fields.get("keys", 0))
+            total += sum(db["keys"] for db in keyspace_sizes(_info(node, "keyspace")).values())
         finally:
             node.close()
     return total
