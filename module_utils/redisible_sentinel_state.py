@@ -167,10 +167,14 @@ class SentinelState(object):
         return set((self.master or {}).get("flags", "").split(","))
 
     @property
-    def busy(self):
-        """The master is down in this sentinel's eyes or a failover runs."""
-        return bool(self.flags & {"s_down", "o_down", "failover_in_progress"}) or \
+    def failing_over(self):
+        """A failover runs in this sentinel right now."""
+        return "failover_in_progress" in self.flags or \
             (self.master or {}).get("failover-state", "none") not in ("none", "")
+
+    @property
+    def sees_master_down(self):
+        return bool(self.flags & {"s_down", "o_down"})
 
     def sees_priorities(self, redis_states):
         """True when this sentinel's replica list shows each pod's replica-priority."""
@@ -314,7 +318,11 @@ def plan_sentinel(redis_states, sentinel_states, shape):
 
     address, holders = sentinel_view(live_sentinels)
     target = by_address.get(address) if address else None
-    busy = [s for s in holders if s.busy]
+    can_fail_over = bool(address) and _sentinels_can_fail_over(
+        holders, live, address, len(sentinel_states), shape.quorum)
+    # A master the sentinels see down is theirs to replace only when they can: with no replica
+    # they know answering, their attempts end in -failover-abort-no-good-slave forever.
+    busy = [s for s in holders if s.failing_over or (s.sees_master_down and can_fail_over)]
     if address and busy:
         plan.notes.append("the sentinels are failing over from %s (%s)" % (address, "; ".join(
             "%s: %s, failover-state %s" % (s.pod.name, ",".join(sorted(s.flags)),
@@ -323,8 +331,7 @@ def plan_sentinel(redis_states, sentinel_states, shape):
         return plan
     if target is not None and target.is_master:
         plan.master, plan.chosen_by = target, "sentinels"
-    elif address and _sentinels_can_fail_over(holders, live, address, len(sentinel_states),
-                                              shape.quorum):
+    elif can_fail_over:
         if target is not None and target.parked:
             # The master restarted (its pod came back parked at the same address). Sentinels
             # notice a master that reports itself as a replica only after down-after + 20 s,

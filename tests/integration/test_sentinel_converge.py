@@ -270,10 +270,19 @@ def test_f_redis_pods_move_while_sentinels_keep_stale_addresses(deployment):
     previous = deployment.master()
     for pod in deployment.pods.values():
         pod.move()
+    # The operator may come late: by then the sentinels flag the old master down and keep
+    # retrying failovers that can only abort (every replica they know is gone too).
+    wait_until(lambda: all("o_down" in sentinel_flags(s) for s in deployment.sentinels), 30,
+               "the sentinels to see the moved master down")
     deployment.converge()
     master = assert_healthy(deployment, 3)
     assert master is previous
     assert master.client().dbsize() == 3000
+
+
+def sentinel_flags(sentinel):
+    reply = pairs_to_dict(sentinel.client().execute_command("SENTINEL", "MASTER", MASTER_NAME))
+    return reply["flags"].split(",")
 
 
 def test_g_a_sentinel_on_a_new_address_is_forgotten_then_failover_still_works(deployment):

@@ -171,6 +171,27 @@ def test_sentinels_with_only_dead_addresses_are_re_pointed_at_the_best_pod():
     assert plan.promote.pod.name == "r-2" and len(plan.monitors) == 3
 
 
+def test_sentinels_that_see_a_dead_master_down_but_cannot_promote_are_re_pointed():
+    """Same as above after down-after-milliseconds: the sentinels flag the old master down and
+    keep retrying failovers that abort (no good replica). Waiting for them never ends."""
+    redis_states = [redis(i, replica_info("127.0.0.1:1", "down", 100 * i), host="10.0.2.%d" % i)
+                    for i in range(3)]
+    sentinels = [sentinel(i, flags="master,disconnected,s_down,o_down") for i in range(3)]
+    plan = plan_sentinel(redis_states, sentinels, shape(previous="r-0"))
+    assert plan.promote.pod.name == "r-2" and len(plan.monitors) == 3
+    assert not any("failing over" in note for note in plan.notes)
+
+
+def test_a_master_seen_down_with_a_replica_the_sentinels_can_promote_is_waited_for():
+    redis_states = [redis(0, PARKED, host="10.0.0.9"),
+                    redis(1, replica_info("10.0.0.1:6379", "down")),
+                    redis(2, replica_info("10.0.0.1:6379", "down"))]
+    sentinels = [sentinel(i, flags="master,disconnected,s_down,o_down") for i in range(3)]
+    plan = plan_sentinel(redis_states, sentinels, shape())
+    assert plan.empty and plan.master is None
+    assert "failing over" in plan.notes[0]
+
+
 def test_too_few_sentinels_holding_the_view_cannot_fail_over():
     """Two sentinels restarted empty: the one left cannot reach a majority, so the operator
     takes over instead of waiting forever."""
