@@ -259,6 +259,26 @@ def s3_schema():
             "insecureSkipTLSVerify": {"type": "boolean", "default": False}}}
 
 
+def pvc_schema(creatable):
+    properties = {
+        "claimName": {"type": "string", "minLength": 1, "maxLength": 253,
+                      "description": "The PersistentVolumeClaim, in this namespace."},
+        "path": {"type": "string", "default": "", "maxLength": 512,
+                 "description": "Directory inside the volume; backups go under it."}}
+    description = "A PersistentVolumeClaim; the operator reaches it through a small pod."
+    if creatable:
+        properties["size"] = dict(QUANTITY, description="Create the claim with this size "
+                                  "when it does not exist; without it a missing claim blocks "
+                                  "the backup.")
+        properties["storageClassName"] = {"type": "string",
+                                          "description": "StorageClass of a claim the backup "
+                                                         "creates; the default class when "
+                                                         "empty."}
+        description += " Created when missing and size is given."
+    return {"type": "object", "required": ["claimName"], "description": description,
+            "properties": properties}
+
+
 def backup_file_schema():
     return {"type": "object", "properties": {
         "shard": {"type": "integer"}, "file": {"type": "string"},
@@ -275,9 +295,12 @@ def redisbackup_schema():
             "properties": {"kind": {"type": "string", "enum": INSTANCE_KINDS},
                            "name": {"type": "string", "minLength": 1, "maxLength": 63}}},
         "storage": {
-            "type": "object", "required": ["s3"],
-            "description": "Where the backup is stored.",
-            "properties": {"s3": s3_schema()}},
+            "type": "object",
+            "description": "Where the backup is stored: an S3 bucket or a PVC.",
+            "x-kubernetes-validations": [{
+                "rule": "has(self.s3) != has(self.pvc)",
+                "message": "storage needs exactly one of s3 and pvc"}],
+            "properties": {"s3": s3_schema(), "pvc": pvc_schema(True)}},
         "schedule": {"type": "string", "pattern": CRON,
                      "description": "Cron schedule (5 fields, UTC) for recurring backups; "
                                     "without it one backup is taken."},
@@ -322,8 +345,9 @@ def redisrestore_schema():
             "description": "A RedisBackup by name (its latest backup unless backupName is "
                            "given), or a location.",
             "x-kubernetes-validations": [{
-                "rule": "has(self.redisBackup) != has(self.s3)",
-                "message": "source needs exactly one of redisBackup and s3"}, {
+                "rule": "(has(self.redisBackup) ? 1 : 0) + (has(self.s3) ? 1 : 0) + "
+                        "(has(self.pvc) ? 1 : 0) == 1",
+                "message": "source needs exactly one of redisBackup, s3 and pvc"}, {
                 "rule": "has(self.redisBackup) || has(self.backupName)",
                 "message": "a source given by location needs backupName"}],
             "properties": {
@@ -331,7 +355,7 @@ def redisrestore_schema():
                 "backupName": {"type": "string", "minLength": 1,
                                "description": "The stored backup's name (see the "
                                               "RedisBackup status)."},
-                "s3": s3_schema()}},
+                "s3": s3_schema(), "pvc": pvc_schema(False)}},
         "target": {
             "type": "object", "required": ["kind", "name"],
             "properties": {

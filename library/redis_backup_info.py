@@ -49,6 +49,10 @@ problems:
   description: Files missing, truncated or corrupted (with verify).
   returned: when name and verify are given
   type: list
+location:
+  description: Where the backup is, for people (a URL, a path, or a pod and path).
+  returned: when name is given
+  type: str
 backups:
   description: Names of the complete backups.
   returned: when name is not given
@@ -75,7 +79,8 @@ def main():
             problems = manifest_problems(manifest)
             if module.params["verify"] and not problems:
                 problems = file_problems(store, name, manifest)
-            module.exit_json(changed=False, manifest=manifest, problems=problems)
+            module.exit_json(changed=False, manifest=manifest, problems=problems,
+                             location=store.describe(name))
         module.exit_json(changed=False, backups=store.list_backups())
     except BackupError as exc:
         module.fail_json(msg=str(exc))

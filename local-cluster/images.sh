@@ -72,7 +72,7 @@ for version in 5.0 6.0 6.2 7.0; do
   rootfs=$work/redis-$version
   mkdir -p "$rootfs/bin" "$rootfs/data" "$rootfs/tmp" "$rootfs/etc"
   install -m 0755 /bin/busybox "$rootfs/bin/busybox"
-  for tool in sh grep printf mkdir cat ls sleep echo cp rm tail head ps; do
+  for tool in sh grep printf mkdir cat ls sleep echo cp mv rm tail head wc ps; do
     ln -sf busybox "$rootfs/bin/$tool"
   done
   copy_with_libraries "$server" "$rootfs"

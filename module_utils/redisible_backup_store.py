@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: redisible contributors
 # Apache License 2.0 (see LICENSE)
-"""Where backups live: a directory (a mounted PVC) or an S3-compatible bucket.
+"""Where backups live: a directory, a volume in a pod (a PVC) or an S3-compatible bucket.
 
 Both stores take a file as a stream of chunks and give it back as one: nothing holds a whole
 RDB in memory. A file becomes visible only once complete (a rename, or the completion of a
@@ -14,8 +14,10 @@ __metaclass__ = type
 
 import json
 import os
+import posixpath
 import shutil
 import threading
+import time
 
 try:
     import boto3
@@ -27,6 +29,7 @@ except ImportError as exc:  # reported when an S3 store is asked for
     HAS_BOTO3 = False
     BOTO3_IMPORT_ERROR = exc
 
+from ansible.module_utils.redisible_k8s_status import api_client
 from ansible.module_utils.redisible_rdb import MANIFEST_NAME, BackupError
 
 CHUNK = 1 << 20
@@ -214,60 +217,93 @@ class S3Store(object):
         return bool(keys)
 
 
-class _MultipartWriter(object):
-    """A multipart upload fed chunk by chunk; parts go up from a background thread so the
-    Redis stream keeps flowing, and at most two parts wait in memory."""
+class _ChunkedWriter(object):
+    """A file fed chunk by chunk and sent in pieces of ``piece_size`` from background threads,
+    so the Redis stream keeps flowing while a piece travels; at most two pieces wait in memory.
+    Subclasses say how a piece is sent (``_send_piece``) and how the file is finished."""
 
-    def __init__(self, client, bucket, key):
-        self.client = client
-        self.bucket = bucket
-        self.key = key
-        self.upload_id = None
-        self.parts = []
+    def __init__(self, piece_size):
+        self.piece_size = piece_size
         self.buffer = bytearray()
+        self.sent = 0
         self.error = None
         self.pending = threading.Semaphore(2)
         self.threads = []
 
-    def _start(self):
-        try:
-            self.upload_id = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=self.key)["UploadId"]
-        except Exception as exc:
-            raise BackupError("cannot write s3://%s/%s: %s" % (self.bucket, self.key,
-                                                                _s3_error(exc)))
+    def _send_piece(self, number, offset, body):
+        raise NotImplementedError
 
-    def _send(self, number, body):
+    def _describe_error(self, exc):
+        return str(exc)
+
+    def _run_piece(self, number, offset, body):
         try:
-            reply = self.client.upload_part(Bucket=self.bucket, Key=self.key, PartNumber=number,
-                                            UploadId=self.upload_id, Body=body)
-            self.parts.append({"PartNumber": number, "ETag": reply["ETag"]})
+            self._send_piece(number, offset, body)
         except Exception as exc:
             self.error = exc
         finally:
             self.pending.release()
 
-    def _flush_part(self):
-        if self.upload_id is None:
-            self._start()
+    def _flush_piece(self):
         self._raise_if_failed()
         self.pending.acquire()
-        body = bytes(self.buffer)
-        self.buffer = bytearray()
-        thread = threading.Thread(target=self._send, args=(len(self.threads) + 1, body))
+        body = bytes(self.buffer[:self.piece_size])
+        del self.buffer[:len(body)]
+        thread = threading.Thread(target=self._run_piece,
+                                  args=(len(self.threads) + 1, self.sent, body))
         thread.daemon = True
+        self.sent += len(body)
         self.threads.append(thread)
         thread.start()
 
+    def _drain(self):
+        if self.buffer:
+            self._flush_piece()
+        self._wait()
+        self._raise_if_failed()
+
+    def _wait(self):
+        for thread in self.threads:
+            thread.join()
+
     def _raise_if_failed(self):
         if self.error is not None:
-            raise BackupError("upload to s3://%s/%s failed: %s" % (self.bucket, self.key,
-                                                                  _s3_error(self.error)))
+            raise BackupError(self._describe_error(self.error))
 
     def write(self, chunk):
         self.buffer += chunk
-        if len(self.buffer) >= PART_SIZE:
-            self._flush_part()
+        while len(self.buffer) >= self.piece_size:
+            self._flush_piece()
+
+
+class _MultipartWriter(_ChunkedWriter):
+    """A multipart upload: each piece is one part."""
+
+    def __init__(self, client, bucket, key):
+        super(_MultipartWriter, self).__init__(PART_SIZE)
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.upload_id = None
+        self.parts = []
+
+    def _describe_error(self, exc):
+        return "upload to s3://%s/%s failed: %s" % (self.bucket, self.key, _s3_error(exc))
+
+    def _flush_piece(self):
+        if self.upload_id is None:
+            try:
+                self.upload_id = self.client.create_multipart_upload(
+                    Bucket=self.bucket, Key=self.key)["UploadId"]
+            except Exception as exc:
+                raise BackupError("cannot write s3://%s/%s: %s" % (self.bucket, self.key,
+                                                                    _s3_error(exc)))
+        super(_MultipartWriter, self)._flush_piece()
+
+    def _send_piece(self, number, offset, body):
+        reply = self.client.upload_part(Bucket=self.bucket, Key=self.key, PartNumber=number,
+                                        UploadId=self.upload_id, Body=body)
+        self.parts.append({"PartNumber": number, "ETag": reply["ETag"]})
 
     def commit(self):
         if self.upload_id is None:
@@ -278,25 +314,199 @@ class _MultipartWriter(object):
                 raise BackupError("cannot write s3://%s/%s: %s" % (self.bucket, self.key,
                                                                     _s3_error(exc)))
             return
-        if self.buffer:
-            self._flush_part()
-        for thread in self.threads:
-            thread.join()
-        self._raise_if_failed()
+        self._drain()
         parts = sorted(self.parts, key=lambda part: part["PartNumber"])
         self.client.complete_multipart_upload(Bucket=self.bucket, Key=self.key,
                                               UploadId=self.upload_id,
                                               MultipartUpload={"Parts": parts})
 
     def abort(self):
-        for thread in self.threads:
-            thread.join()
+        self._wait()
         if self.upload_id is not None:
             try:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key,
                                                    UploadId=self.upload_id)
             except Exception:  # the bucket's lifecycle rules clean up what this cannot
                 pass
+
+
+class PodStore(object):
+    """Backups as directories on a volume mounted in a running pod, reached through the
+    Kubernetes exec API (a PVC held by a small pod of the Redis image). Only POSIX shell tools
+    run in the pod (sh, head, cat, ls, mkdir, mv, rm, wc), so any Redis image serves.
+
+    A file goes over in exec calls of EXEC_BYTES each (``head -c N | dd seek=...``: exec gives
+    stdin no end-of-file, so every call is told how many bytes to take)."""
+
+    EXEC_BYTES = 8 << 20
+    FRAME = 256 << 10
+
+    def __init__(self, namespace, pod, path, container=None, kubeconfig=None, location=None):
+        self.namespace = namespace
+        self.pod = pod
+        self.root = path.rstrip("/") or "/"
+        self.container = container
+        self.location = location.rstrip("/") if location else None
+        self.core = core_v1_api(kubeconfig)
+
+    def describe(self, name=""):
+        """The location for people: ``location`` (for example pvc://claim/dir) when given; the
+        pod holding the volume is a passing detail."""
+        if self.location:
+            return "%s/%s" % (self.location, name) if name else self.location
+        return "pod %s/%s:%s" % (self.namespace, self.pod, self._path(name) if name else self.root)
+
+    def _path(self, name):
+        path = posixpath.normpath(posixpath.join(self.root, name))
+        if not path.startswith(self.root.rstrip("/") + "/"):
+            raise BackupError("refusing a path outside the backup directory: %s" % name)
+        return path
+
+    def _open(self, script, args, stdin):
+        from kubernetes.stream import stream
+
+        kwargs = dict(command=["sh", "-c", script, "sh"] + list(args), stdin=stdin,
+                      stdout=True, stderr=True, tty=False, _preload_content=False,
+                      binary=True)
+        if self.container:
+            kwargs["container"] = self.container
+        try:
+            ws = stream(self.core.connect_get_namespaced_pod_exec, self.pod, self.namespace,
+                        **kwargs)
+        except Exception as exc:
+            raise BackupError("cannot exec in pod %s/%s: %s" % (self.namespace, self.pod, exc))
+        # The client also keeps a copy of all output for read_all(); a file read through cat
+        # would pile up in it, and the API offers no switch through stream().
+        ws._all = _Discard()
+        return ws
+
+    def _stream(self, script, args, stdin=None, timeout=300):
+        """Runs ``sh -c script sh args...`` in the pod and yields its stdout as it comes; fails
+        unless the command exits 0. A command must keep its stdout open until it ends (the exec
+        session ends when the command's output closes, cutting its stdin short)."""
+        ws = self._open(script, args, stdin is not None)
+        stderr = []
+        deadline = time.time() + timeout
+        try:
+            if stdin is not None:
+                view = memoryview(stdin)
+                for offset in range(0, len(view), self.FRAME):
+                    ws.write_stdin(bytes(view[offset:offset + self.FRAME]))
+            while ws.is_open():
+                if time.time() > deadline:
+                    raise BackupError("pod %s/%s: %r did not finish in %ds" % (
+                        self.namespace, self.pod, script, timeout))
+                try:
+                    ws.update(timeout=1)
+                except Exception:  # the server may drop the connection right after the status
+                    break
+                if ws.peek_stderr():
+                    stderr.append(ws.read_stderr())
+                if ws.peek_stdout():
+                    yield ws.read_stdout()
+            while ws.peek_stdout():
+                yield ws.read_stdout()
+            status = ws.read_channel(3)
+        finally:
+            ws.close()
+        self._check_status(script, status, b"".join(stderr))
+
+    def _check_status(self, script, status, stderr):
+        try:
+            status = json.loads(status) if status else {}
+        except ValueError:
+            status = {}
+        if status.get("status") == "Success":
+            return
+        causes = (status.get("details") or {}).get("causes") or [{}]
+        what = ("exited %s" % causes[0]["message"] if causes[0].get("reason") == "ExitCode"
+                else status.get("message") or "ended without an exit status")
+        raise BackupError("pod %s/%s: %r %s: %s" % (
+            self.namespace, self.pod, script, what, stderr.decode("utf-8", "replace").strip()))
+
+    def run(self, script, *args, **kwargs):
+        """Runs ``sh -c script sh args...`` in the pod; returns its stdout (bytes)."""
+        return b"".join(self._stream(script, args, kwargs.get("stdin"),
+                                     kwargs.get("timeout", 300)))
+
+    def open_writer(self, name):
+        return _PodFileWriter(self, self._path(name))
+
+    def read_chunks(self, name):
+        return self._stream('exec cat "$1"', [self._path(name)], timeout=24 * 3600)
+
+    def size(self, name):
+        out = self.run('if [ -f "$1" ]; then wc -c < "$1"; fi', self._path(name)).strip()
+        return int(out) if out else None
+
+    def write_json(self, name, document):
+        writer = self.open_writer(name)
+        writer.write(json.dumps(document, indent=2, sort_keys=True).encode())
+        writer.commit()
+
+    def read_json(self, name):
+        return _parse_json(name, b"".join(self.read_chunks(name)))
+
+    def list_backups(self):
+        out = self.run('for d in "$1"/*/; do [ -f "$d$2" ] && { d=${d%/}; echo "${d##*/}"; }; '
+                       'done; true', self.root, MANIFEST_NAME)
+        return sorted(line for line in out.decode("utf-8", "replace").splitlines() if line)
+
+    def has_data(self, name):
+        return self.run('[ -e "$1" ] && echo yes; true', self._path(name)).strip() == b"yes"
+
+    def delete_backup(self, name):
+        out = self.run('if [ -e "$1" ]; then rm -rf "$1" && echo deleted; fi', self._path(name))
+        return out.strip() == b"deleted"
+
+
+class _Discard(object):
+    def write(self, data):
+        pass
+
+
+class _PodFileWriter(_ChunkedWriter):
+    """Each piece is written at its offset by its own exec (two in flight); the size is checked
+    before the rename that makes the file visible."""
+
+    BLOCK = 1 << 20  # pieces are whole blocks, so dd can seek to each piece's offset
+
+    def __init__(self, store, path):
+        super(_PodFileWriter, self).__init__(store.EXEC_BYTES)
+        self.store = store
+        self.path = path
+        self.partial = path + ".partial"
+        store.run('mkdir -p "$1" && : > "$2" && echo created', posixpath.dirname(path),
+                  self.partial)
+
+    def _send_piece(self, number, offset, body):
+        self.store.run('head -c %d | dd of="$1" bs=%d seek=%d conv=notrunc 2>/dev/null && '
+                       'echo written' % (len(body), self.BLOCK, offset // self.BLOCK),
+                       self.partial, stdin=body)
+
+    def commit(self):
+        self._drain()
+        size = self.store.run('wc -c < "$1"', self.partial).strip()
+        if int(size or -1) != self.sent:
+            raise BackupError("%s holds %s bytes, %d were sent" % (
+                self.partial, size.decode() or "no", self.sent))
+        self.store.run('mv -f "$1" "$2" && echo renamed', self.partial, self.path)
+
+    def abort(self):
+        self._wait()
+        try:
+            self.store.run('rm -f "$1"; echo removed', self.partial)
+        except BackupError:
+            pass
+
+
+def core_v1_api(kubeconfig=None):
+    try:
+        from kubernetes import client
+    except ImportError as exc:
+        raise BackupError("the Python package 'kubernetes' is required for a pod store: %s"
+                          % exc)
+    return client.CoreV1Api(api_client(kubeconfig))
 
 
 def _s3_error(exc):
@@ -319,18 +529,27 @@ def open_store(spec):
     kind = spec.get("type")
     if kind == "directory":
         return DirectoryStore(spec["path"])
+    if kind == "pod":
+        return PodStore(spec["namespace"], spec["pod"], spec["path"],
+                        container=spec.get("container"), kubeconfig=spec.get("kubeconfig") or None,
+                        location=spec.get("location"))
     if kind == "s3":
         return S3Store(spec["bucket"], prefix=spec.get("prefix") or "",
                        endpoint=spec.get("endpoint"), region=spec.get("region"),
                        access_key=spec.get("access_key"), secret_key=spec.get("secret_key"),
                        verify_tls=spec.get("verify_tls", True), ca_bundle=spec.get("ca_bundle"))
-    raise BackupError("unknown storage type %r (directory or s3)" % kind)
+    raise BackupError("unknown storage type %r (directory, pod or s3)" % kind)
 
 
 # The ``storage`` option every backup module takes (one definition for all of them).
 STORAGE_OPTIONS = dict(
-    type=dict(type="str", required=True, choices=["directory", "s3"]),
+    type=dict(type="str", required=True, choices=["directory", "pod", "s3"]),
     path=dict(type="str"),
+    namespace=dict(type="str"),
+    pod=dict(type="str"),
+    container=dict(type="str"),
+    kubeconfig=dict(type="path"),
+    location=dict(type="str"),
     bucket=dict(type="str"),
     prefix=dict(type="str", default=""),
     endpoint=dict(type="str"),
@@ -342,4 +561,5 @@ STORAGE_OPTIONS = dict(
 )
 STORAGE_ARGUMENT = dict(type="dict", required=True, options=STORAGE_OPTIONS,
                         required_if=[("type", "directory", ["path"]),
+                                     ("type", "pod", ["namespace", "pod", "path"]),
                                      ("type", "s3", ["bucket"])])

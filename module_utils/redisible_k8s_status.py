@@ -74,16 +74,22 @@ class ProgressReporter(object):
         return True
 
 
-def custom_objects_api(kubeconfig=None):
-    """CustomObjectsApi from a kubeconfig path, else in-cluster, else the default kubeconfig."""
+def api_client(kubeconfig=None):
+    """ApiClient from a kubeconfig path, else in-cluster, else the default kubeconfig."""
     from kubernetes import client, config
 
     if kubeconfig:
-        return client.CustomObjectsApi(config.new_client_from_config(config_file=kubeconfig))
+        return config.new_client_from_config(config_file=kubeconfig)
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         config.load_incluster_config()
-        return client.CustomObjectsApi()
-    return client.CustomObjectsApi(config.new_client_from_config())
+        return client.ApiClient()
+    return config.new_client_from_config()
+
+
+def custom_objects_api(kubeconfig=None):
+    from kubernetes import client
+
+    return client.CustomObjectsApi(api_client(kubeconfig))
 
 
 # The resource names of our kinds (the CRDs use the same map: hack/gen_crds.py).

@@ -17,11 +17,27 @@ options:
     required: true
     suboptions:
       type:
-        description: C(directory) (for example a mounted PVC) or C(s3).
+        description:
+          - C(directory) (a local directory, for example a mounted PVC), C(pod) (a directory in
+            a running pod, reached through the Kubernetes exec API; the pod needs sh, head, dd,
+            cat, wc, mv and rm) or C(s3).
         type: str
         required: true
-        choices: [directory, s3]
-      path: {description: The directory (type directory)., type: str}
+        choices: [directory, pod, s3]
+      path: {description: The directory (types directory and pod)., type: str}
+      namespace: {description: The pod's namespace (type pod)., type: str}
+      pod: {description: The pod (type pod)., type: str}
+      container:
+        description: The pod's container (type pod); its only one when omitted.
+        type: str
+      kubeconfig:
+        description:
+          - Kubeconfig for the exec API (type pod); in-cluster or the default kubeconfig
+            when omitted.
+        type: path
+      location:
+        description: "How locations are shown (type pod), for example pvc://claim/dir."
+        type: str
       bucket: {description: The bucket (type s3)., type: str}
       prefix: {description: Key prefix inside the bucket., type: str, default: ""}
       endpoint: {description: S3 endpoint URL (AWS when omitted)., type: str}
@@ -32,4 +48,5 @@ options:
       ca_bundle: {description: CA bundle file for the endpoint., type: str}
 requirements:
   - boto3 (S3 storage)
+  - kubernetes (pod storage)
 """

@@ -256,3 +256,124 @@ def test_blocked_backup_and_damaged_backup_are_reported(operator_namespace, moto
     assert "SHA-256" in message and "nothing was touched" in message, message
     assert condition(done, "Degraded").get("reason") == "BackupDamaged"
     assert kubectl("get", "redis", "never-created", "-n", namespace, check=False).returncode != 0
+
+
+def volume_pod(namespace, name, claim):
+    """A pod holding ``claim`` (the role's template, rendered here by hand), for the test to
+    look at the volume the way the operator does."""
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": namespace},
+           "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                    "containers": [{
+                        "name": "volume", "image": "docker.io/library/redis:7.0.15",
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["sh", "-c", "trap 'exit 0' TERM; "
+                                    "while true; do sleep 3600 & wait $!; done"],
+                        "volumeMounts": [{"name": "backups", "mountPath": "/backups"}]}],
+                    "volumes": [{"name": "backups",
+                                 "persistentVolumeClaim": {"claimName": claim}}]}}
+    apply(pod)
+    waited = kubectl("wait", "--for=condition=Ready", "pod/%s" % name, "-n", namespace,
+                     "--timeout=120s", check=False)
+    assert waited.returncode == 0, kubectl("describe", "pod", name, "-n", namespace).stdout
+    from ansible.module_utils.redisible_backup_store import open_store
+    return open_store({"type": "pod", "namespace": namespace, "pod": name, "path": "/backups",
+                       "container": "volume"})
+
+
+def test_pod_store_on_a_pvc_round_trips_and_refuses_damage(operator_namespace):
+    """The store under a PVC backup: a file of several exec pieces comes back byte for byte;
+    a truncated file is caught by the restore's verification."""
+    import hashlib
+
+    from ansible.module_utils.redisible_backup import file_problems
+    namespace, _ = operator_namespace
+    apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+           "metadata": {"name": "store-check", "namespace": namespace},
+           "spec": {"accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}}}})
+    store = volume_pod(namespace, "store-check", "store-check")
+    data = os.urandom(2 * store.EXEC_BYTES + 4321)
+    writer = store.open_writer("b/shard-0.rdb")
+    for offset in range(0, len(data), 1 << 20):
+        writer.write(data[offset:offset + (1 << 20)])
+    writer.commit()
+    digest = hashlib.sha256(b"".join(store.read_chunks("b/shard-0.rdb"))).hexdigest()
+    assert digest == hashlib.sha256(data).hexdigest()
+    manifest = {"shards": [{"index": 0, "file": "shard-0.rdb", "bytes": len(data),
+                            "sha256": digest}]}
+    store.write_json("b/manifest.json", manifest)
+    assert store.list_backups() == ["b"] and file_problems(store, "b", manifest) == []
+    store.run('head -c 1000 "$1" > "$1.cut" && mv "$1.cut" "$1" && echo cut',
+              "/backups/b/shard-0.rdb")
+    problems = file_problems(store, "b", manifest)
+    assert problems and "shard-0.rdb" in problems[0], problems
+    assert store.delete_backup("b") and store.list_backups() == []
+    kubectl("delete", "pod", "store-check", "-n", namespace, "--wait=false")
+
+
+def test_backup_to_a_pvc_and_restore_from_it(operator_namespace, moto):
+    """Deploy -> back up onto a PVC the backup creates -> restore by location into a new
+    instance; the pod holding the claim is gone after each step; Delete removes the data."""
+    namespace, log_path = operator_namespace
+    docs = sample_documents("redis", namespace, moto, moto.new_bucket())
+    instance = docs["Redis"]
+    instance["metadata"]["name"] = "pvc-source"
+    apply(instance)
+    wait_ready(namespace, "pvc-source", kind="redis")
+    password = password_of(namespace, "pvc-source")
+    master = master_clients(namespace, "pvc-source", password, "Redis")[0]
+    write_every_type(master, "redis", count=25)
+    before = snapshot([master])
+
+    backup = docs["RedisBackup"]
+    backup["metadata"]["name"] = "to-pvc"
+    backup["spec"]["instance"]["name"] = "pvc-source"
+    backup["spec"]["storage"] = {"pvc": {"claimName": "backups", "size": "1Gi",
+                                         "path": "cache"}}
+    apply(backup)
+    done = wait_phase(namespace, "redisbackup", "to-pvc")
+    status = done["status"]
+    assert status["phase"] == "Completed", status
+    assert status["keys"] == len(before)
+    assert status["location"] == "pvc://backups/cache/%s" % status["backupName"], status
+    claim = get_json("pvc", "backups", "-n", namespace)
+    assert claim["metadata"]["annotations"]["redis.redisible.io/created-by"] == \
+        "RedisBackup/to-pvc"
+    volume_pods = "app.kubernetes.io/name=redis-backup-volume"
+
+    restore = docs["RedisRestore"]
+    restore["metadata"]["name"] = "from-pvc"
+    restore["spec"]["source"] = {"pvc": {"claimName": "backups", "path": "cache"},
+                                 "backupName": status["backupName"]}
+    restore["spec"]["target"].update(name="pvc-restored", overrides={
+        "resources": {"requests": {"cpu": "10m"}}})
+    apply(restore)
+    restored = wait_phase(namespace, "redisrestore", "from-pvc")
+    assert restored["status"]["phase"] == "Completed", restored["status"]
+    assert restored["status"]["location"] == status["location"]
+    target_password = password_of(namespace, "pvc-restored")
+    assert_same_data(before, snapshot(master_clients(namespace, "pvc-restored",
+                                                     target_password, "Redis")))
+    wait_gone = time.time() + 60
+    while get_json("pods", "-n", namespace, "-l", volume_pods)["items"] and \
+            time.time() < wait_gone:
+        time.sleep(2)
+    assert get_json("pods", "-n", namespace, "-l", volume_pods)["items"] == []
+    # What a backup or a restore created outlives it: nothing is owned by the CR.
+    assert "ownerReferences" not in claim["metadata"], claim["metadata"]
+    assert "ownerReferences" not in get_json("redis", "pvc-restored", "-n", namespace)[
+        "metadata"]
+    kubectl("delete", "redisrestore", "from-pvc", "-n", namespace, "--timeout=60s")
+
+    kubectl("delete", "redisbackup", "to-pvc", "-n", namespace, "--timeout=180s")
+    store = volume_pod(namespace, "after-delete", "backups")
+    assert store.run('ls -A /backups/cache; true') == b""  # the backup went, the claim stayed
+    kubectl("delete", "pod", "after-delete", "-n", namespace, "--wait=false")
+    assert_same_data(before, snapshot(master_clients(namespace, "pvc-restored",
+                                                     target_password, "Redis")))
+    with open(log_path) as handle:
+        log = handle.read()
+    assert password not in log and target_password not in log
+    for name in ("pvc-source", "pvc-restored"):
+        kubectl("delete", "redis", name, "-n", namespace, "--wait=false")

@@ -47,7 +47,7 @@ def test_every_backup_restore_sample_is_valid_and_each_mode_has_one():
     assert sorted(kinds) == ["redis.yaml", "rediscluster.yaml", "redissentinel.yaml"]
     for name, found in kinds.items():
         assert found[-2:] == ["RedisBackup", "RedisRestore"], name
-    for kind in ("redisbackup", "redisrestore"):
+    for kind in ("redisbackup", "redisbackup_pvc", "redisrestore"):
         sample = load_sample(kind)
         assert schema_errors(sample, crd_file(sample["kind"])) == []
 
@@ -69,10 +69,23 @@ def test_restore_samples_restore_what_their_backup_took():
     ({"storage": {"s3": {"bucket": "b"}}}, "'credentialsSecret' is a required property"),
     ({"storage": {"s3": {"bucket": "b", "credentialsSecret": {"name": "s"},
                          "endpoint": "minio:9000"}}}, "does not match"),
+    ({"storage": {}}, "exactly one of s3 and pvc"),
+    ({"storage": {"pvc": {"claimName": "c"},
+                  "s3": {"bucket": "bkt", "credentialsSecret": {"name": "s"}}}},
+     "exactly one of s3 and pvc"),
+    ({"storage": {"pvc": {"size": "1Gi"}}}, "'claimName' is a required property"),
+    ({"storage": {"pvc": {"claimName": "c", "size": "lots"}}}, "does not match"),
 ])
 def test_invalid_backups_are_rejected(spec, message):
     errors = schema_errors(backup(**spec), crd_file("RedisBackup"))
     assert any(message in e for e in errors), errors
+
+
+def test_a_pvc_destination_is_accepted_existing_or_to_create():
+    for pvc in ({"claimName": "backups"},
+                {"claimName": "backups", "size": "20Gi", "storageClassName": "fast",
+                 "path": "redis/nightly"}):
+        assert schema_errors(backup(storage={"pvc": pvc}), crd_file("RedisBackup")) == []
 
 
 def test_valid_schedules_pass():
@@ -82,8 +95,11 @@ def test_valid_schedules_pass():
 
 @pytest.mark.parametrize("source, message", [
     ({"redisBackup": "b", "s3": {"bucket": "bkt", "credentialsSecret": {"name": "s"}},
-      "backupName": "x"}, "exactly one of redisBackup and s3"),
-    ({}, "exactly one of redisBackup and s3"),
+      "backupName": "x"}, "exactly one of redisBackup, s3 and pvc"),
+    ({"pvc": {"claimName": "c"}, "s3": {"bucket": "bkt", "credentialsSecret": {"name": "s"}},
+      "backupName": "x"}, "exactly one of redisBackup, s3 and pvc"),
+    ({}, "exactly one of redisBackup, s3 and pvc"),
+    ({"pvc": {"claimName": "c"}}, "needs backupName"),
     ({"s3": {"bucket": "bkt", "credentialsSecret": {"name": "s"}}}, "needs backupName"),
 ])
 def test_invalid_restore_sources_are_rejected(source, message):
@@ -93,6 +109,8 @@ def test_invalid_restore_sources_are_rejected(source, message):
 
 def test_restore_by_location_is_accepted():
     source = {"s3": {"bucket": "bkt", "credentialsSecret": {"name": "s"}}, "backupName": "n"}
+    assert schema_errors(restore(source), crd_file("RedisRestore")) == []
+    source = {"pvc": {"claimName": "backups", "path": "redis"}, "backupName": "n"}
     assert schema_errors(restore(source), crd_file("RedisRestore")) == []
 
 
@@ -115,4 +133,5 @@ def test_watches_and_rbac_cover_the_new_kinds():
     with open(os.path.join(ROOT, "config", "rbac", "role.yaml")) as handle:
         rules = yaml.safe_load(handle)["rules"]
     resources = {r for rule in rules for r in rule["resources"]}
-    assert {"redisbackups/status", "redisrestores/status", "redisbackups/finalizers"} <= resources
+    assert {"redisbackups/status", "redisrestores/status", "redisbackups/finalizers",
+            "pods/exec"} <= resources
