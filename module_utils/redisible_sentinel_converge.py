@@ -180,6 +180,11 @@ class SentinelConverger(object):
                 settings += [key, value]
             if settings:
                 node.call("SENTINEL", "SET", name, *settings)
+            if self.password:
+                # Between MONITOR and SET the sentinel may already have connected without the
+                # password; 5.0 keeps such a link (NOAUTH on every ping) and calls the master
+                # down. A reset reconnects with the password (a fresh monitor loses nothing).
+                node.call("SENTINEL", "RESET", name)
             self._act("sentinel %s monitors %s (%s)" % (state.pod.name, master.name,
                                                          master.address))
 

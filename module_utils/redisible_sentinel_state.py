@@ -320,9 +320,13 @@ def plan_sentinel(redis_states, sentinel_states, shape):
     target = by_address.get(address) if address else None
     can_fail_over = bool(address) and _sentinels_can_fail_over(
         holders, live, address, len(sentinel_states), shape.quorum)
-    # A master the sentinels see down is theirs to replace only when they can: with no replica
+    # A master the sentinels see down (objectively, or a quorum subjectively: one sentinel
+    # alone may just have a bad link) is theirs to replace only when they can: with no replica
     # they know answering, their attempts end in -failover-abort-no-good-slave forever.
-    busy = [s for s in holders if s.failing_over or (s.sees_master_down and can_fail_over)]
+    seen_down = any("o_down" in s.flags for s in holders) or \
+        len([s for s in holders if s.sees_master_down]) >= shape.quorum
+    busy = [s for s in holders if s.failing_over or
+            (s.sees_master_down and seen_down and can_fail_over)]
     if address and busy:
         plan.notes.append("the sentinels are failing over from %s (%s)" % (address, "; ".join(
             "%s: %s, failover-state %s" % (s.pod.name, ",".join(sorted(s.flags)),
@@ -411,6 +415,12 @@ def plan_sentinel(redis_states, sentinel_states, shape):
             stale_replicas = state.known_replica_addresses() - replica_addresses
             stale_sentinels = state.known_sentinel_addresses() - others
             if stale_replicas or stale_sentinels:
+                plan.resets.append(state)
+                continue
+            if state.sees_master_down and master.is_master:
+                # The master answers and the others see it up: this sentinel's link is bad
+                # (a 5.0 sentinel that met the master before it had the password keeps
+                # getting NOAUTH and never reconnects). A reset opens new links.
                 plan.resets.append(state)
                 continue
             missing = (others - state.known_sentinel_addresses()) | \

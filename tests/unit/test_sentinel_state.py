@@ -192,6 +192,25 @@ def test_a_master_seen_down_with_a_replica_the_sentinels_can_promote_is_waited_f
     assert "failing over" in plan.notes[0]
 
 
+def test_one_sentinel_alone_seeing_a_live_master_down_is_reset_not_waited_for():
+    """The master answers and two sentinels see it up; the third has a bad link (5.0 after
+    meeting the master before it had the password). Nobody fails over: reset that one."""
+    redis_states, sentinels = healthy()
+    sentinels[0] = sentinel(0, flags="master,s_down")
+    plan = plan_sentinel(redis_states, sentinels, shape())
+    assert plan.master.pod.name == "r-0" and plan.chosen_by == "sentinels"
+    assert [s.pod.name for s in plan.resets] == ["s-0"]
+    assert not any("failing over" in note for note in plan.notes)
+
+
+def test_a_quorum_seeing_the_master_down_is_waited_for():
+    redis_states, _ = healthy()
+    sentinels = [sentinel(0, flags="master,s_down"), sentinel(1, flags="master,s_down"),
+                 sentinel(2)]
+    plan = plan_sentinel(redis_states, sentinels, shape())
+    assert plan.empty and plan.master is None and "failing over" in plan.notes[0]
+
+
 def test_too_few_sentinels_holding_the_view_cannot_fail_over():
     """Two sentinels restarted empty: the one left cannot reach a majority, so the operator
     takes over instead of waiting forever."""
