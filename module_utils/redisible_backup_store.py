@@ -37,7 +37,19 @@ CHUNK = 1 << 20
 PART_SIZE = 16 << 20
 
 
-class DirectoryStore(object):
+class _FileStore(object):
+    """What a store built on open_writer/read_chunks gets for free: small JSON documents."""
+
+    def write_json(self, name, document):
+        writer = self.open_writer(name)
+        writer.write(json.dumps(document, indent=2, sort_keys=True).encode())
+        writer.commit()
+
+    def read_json(self, name):
+        return _parse_json(self.describe(name), b"".join(self.read_chunks(name)))
+
+
+class DirectoryStore(_FileStore):
     """Backups as directories under ``root``: <root>/<backup name>/<files>."""
 
     def __init__(self, root):
@@ -73,14 +85,6 @@ class DirectoryStore(object):
             return os.path.getsize(self._path(name))
         except OSError:
             return None
-
-    def write_json(self, name, document):
-        writer = self.open_writer(name)
-        writer.write(json.dumps(document, indent=2, sort_keys=True).encode())
-        writer.commit()
-
-    def read_json(self, name):
-        return _parse_json(name, b"".join(self.read_chunks(name)))
 
     def list_backups(self):
         """Names of the complete backups (those with a manifest)."""
@@ -127,7 +131,7 @@ class _FileWriter(object):
             pass
 
 
-class S3Store(object):
+class S3Store(_FileStore):
     """Backups under s3://bucket/prefix/<backup name>/<files>, any S3-compatible endpoint."""
 
     def __init__(self, bucket, prefix="", endpoint=None, region=None, access_key=None,
@@ -178,9 +182,6 @@ class S3Store(object):
                                    ContentType="application/json")
         except Exception as exc:
             raise BackupError("cannot write %s: %s" % (self.describe(name), _s3_error(exc)))
-
-    def read_json(self, name):
-        return _parse_json(self.describe(name), b"".join(self.read_chunks(name)))
 
     def _keys(self, prefix, delimiter=None):
         paginator = self.client.get_paginator("list_objects_v2")
@@ -330,7 +331,7 @@ class _MultipartWriter(_ChunkedWriter):
                 pass
 
 
-class PodStore(object):
+class PodStore(_FileStore):
     """Backups as directories on a volume mounted in a running pod, reached through the
     Kubernetes exec API (a PVC held by a small pod of the Redis image). Only POSIX shell tools
     run in the pod (sh, head, cat, ls, mkdir, mv, rm, wc), so any Redis image serves.
@@ -438,14 +439,6 @@ class PodStore(object):
     def size(self, name):
         out = self.run('if [ -f "$1" ]; then wc -c < "$1"; fi', self._path(name)).strip()
         return int(out) if out else None
-
-    def write_json(self, name, document):
-        writer = self.open_writer(name)
-        writer.write(json.dumps(document, indent=2, sort_keys=True).encode())
-        writer.commit()
-
-    def read_json(self, name):
-        return _parse_json(name, b"".join(self.read_chunks(name)))
 
     def list_backups(self):
         out = self.run('for d in "$1"/*/; do [ -f "$d$2" ] && { d=${d%/}; echo "${d##*/}"; }; '

@@ -25,13 +25,6 @@ def servers():
         proc.cleanup()
 
 
-@pytest.fixture
-def moto():
-    server = MotoServer().start()
-    yield server
-    server.stop()
-
-
 def run(tasks, tmp_path, *flags):
     """Runs the tasks on localhost; returns (exit code, [result per task])."""
     book = tmp_path / "play.yml"

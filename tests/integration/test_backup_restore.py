@@ -10,12 +10,11 @@ import time
 
 import pytest
 from ansible.module_utils.redisible_backup import backup_instance, restore_instance
-from ansible.module_utils.redisible_backup_store import DirectoryStore, open_store
+from ansible.module_utils.redisible_backup_store import DirectoryStore
 from ansible.module_utils.redisible_cluster_converge import converge
 from ansible.module_utils.redisible_rdb import BackupError, backups_to_prune
 from data_harness import assert_same_data, snapshot, write_every_type
 from redis_harness import PASSWORD, ClusterPods, RedisProcess, server_binary, versions
-from s3_harness import MotoServer
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -27,21 +26,6 @@ SCRATCH = {v: server_binary(v) for v in versions()}
 @pytest.fixture(params=versions())
 def version(request):
     return request.param
-
-
-@pytest.fixture(scope="module")
-def moto():
-    server = MotoServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["directory", "s3"])
-def store(request, tmp_path):
-    if request.param == "directory":
-        return DirectoryStore(str(tmp_path / "backups"))
-    server = request.getfixturevalue("moto")
-    return open_store(server.storage(server.new_bucket()))
 
 
 @pytest.fixture

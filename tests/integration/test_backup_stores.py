@@ -5,24 +5,8 @@ import hashlib
 import os
 
 import pytest
-from ansible.module_utils.redisible_backup_store import PART_SIZE, DirectoryStore, open_store
+from ansible.module_utils.redisible_backup_store import PART_SIZE
 from ansible.module_utils.redisible_rdb import BackupError
-from s3_harness import MotoServer
-
-
-@pytest.fixture(scope="module")
-def moto():
-    server = MotoServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["directory", "s3"])
-def store(request, tmp_path):
-    if request.param == "directory":
-        return DirectoryStore(str(tmp_path / "backups"))
-    server = request.getfixturevalue("moto")
-    return open_store(server.storage(server.new_bucket()))
 
 
 def test_a_file_of_several_pieces_round_trips(store):
