@@ -22,6 +22,11 @@ description:
     into a loader (a loader pod on the target's image, or a local redis-server) and every key
     is sent with MIGRATE to the master that owns its slot, TTLs included.
   - The target's existing data is replaced.
+  - With I(action=place) the target has not started yet (created for this restore, its pods
+    wait in their C(restore-wait) init container). Each shard's file is copied into the
+    volume of the shard's primary pod, its SHA-256 checked on the way; only when every
+    file matches are all pods released to start; each master loads its file at native speed.
+    I(action=verify) then compares the started target's key count with the backup's.
 version_added: "0.1.0"
 author: redisible contributors
 options:
@@ -29,16 +34,46 @@ options:
     description: The backup's name.
     type: str
     required: true
+  action:
+    description:
+      - C(load) restores into the running I(pods); C(place) puts the files into I(volumes) of
+        a target that waits for them; C(verify) checks the key count of the started target.
+    type: str
+    choices: [load, place, verify]
+    default: load
+  volumes:
+    description:
+      - For I(action=place), the data volume of every pod of the target, reached through a
+        store (usually C(type=pod) with the pod's init container).
+    type: list
+    elements: dict
+    suboptions:
+      name: {description: The pod's name (for messages)., type: str, required: true}
+      shard: {description: Shard index; 0 outside a cluster., type: int, default: 0}
+      primary:
+        description: The pod that loads the shard's file (one per shard).
+        type: bool
+        default: false
+      storage:
+        description: The volume's root, given as the I(storage) option is.
+        type: dict
+        required: true
+  version:
+    description: For I(action=place), the Redis version the target runs (its RDB format limit).
+    type: str
+  restore_name:
+    description: For I(action=place), recorded in the release marker of each volume.
+    type: str
+    default: ""
   kind:
     description: The target's kind.
     type: str
     choices: [Redis, RedisSentinel, RedisCluster]
     default: Redis
   pods:
-    description: The target's Redis pods (sentinels excluded).
+    description: The target's Redis pods (sentinels excluded); for I(action=load) and C(verify).
     type: list
     elements: dict
-    required: true
     suboptions:
       name: {description: Pod name., type: str, required: true}
       host: {description: Pod IP., type: str, required: true}
@@ -81,6 +116,24 @@ requirements:
 """
 
 EXAMPLES = r"""
+- name: Put a 3-shard backup into a new 3-shard cluster that waits for it
+  redis_restore:
+    name: nightly-20261128
+    action: place
+    kind: RedisCluster
+    version: "7.0"
+    volumes:
+      - name: c-shard-0-0
+        shard: 0
+        primary: true
+        storage: {type: pod, namespace: redis, pod: c-shard-0-0, container: restore-wait,
+                  path: /data}
+      - name: c-shard-0-1
+        shard: 0
+        storage: {type: pod, namespace: redis, pod: c-shard-0-1, container: restore-wait,
+                  path: /data}
+    storage: {type: directory, path: /backups}
+
 - name: Restore last night's backup into the new cluster
   redis_restore:
     name: nightly-20261128
@@ -94,13 +147,18 @@ EXAMPLES = r"""
 
 RETURN = r"""
 method:
-  description: C(replication) (the target loaded the file itself) or C(keys).
-  returned: always
+  description: C(placement), C(replication) (the target loaded the file itself) or C(keys).
+  returned: action load and place
   type: str
 keys:
   description: Keys in the target after the restore.
-  returned: not check mode
+  returned: action load (not check mode) and verify
   type: int
+released:
+  description: Pods released to start (action place); empty when an earlier run released them.
+  returned: action place
+  type: list
+  elements: str
 seconds:
   description: Time spent loading (after the checks).
   returned: not check mode
@@ -108,7 +166,13 @@ seconds:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.redisible_backup import INSTANCE_KINDS, POD_OPTIONS, restore_instance
+from ansible.module_utils.redisible_backup import (
+    INSTANCE_KINDS,
+    POD_OPTIONS,
+    place_backup,
+    restore_instance,
+    verify_restore,
+)
 from ansible.module_utils.redisible_backup_store import STORAGE_ARGUMENT, open_store
 from ansible.module_utils.redisible_rdb import BackupError
 from ansible.module_utils.redisible_redis import HAS_REDIS, REDIS_IMPORT_ERROR
@@ -119,7 +183,13 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True),
             kind=dict(type="str", default="Redis", choices=INSTANCE_KINDS),
-            pods=dict(type="list", elements="dict", required=True, options=POD_OPTIONS),
+            action=dict(type="str", default="load", choices=["load", "place", "verify"]),
+            pods=dict(type="list", elements="dict", options=POD_OPTIONS),
+            volumes=dict(type="list", elements="dict", options=dict(
+                name=dict(type="str", required=True), shard=dict(type="int", default=0),
+                primary=dict(type="bool", default=False), storage=STORAGE_ARGUMENT)),
+            version=dict(type="str"),
+            restore_name=dict(type="str", default=""),
             password=dict(type="str", no_log=True),
             loader=dict(type="dict", options=dict(
                 host=dict(type="str", required=True), port=dict(type="int", default=6379),
@@ -129,17 +199,29 @@ def main():
             storage=STORAGE_ARGUMENT,
             timeout=dict(type="int", default=3600),
         ),
+        required_if=[("action", "load", ["pods"]), ("action", "verify", ["pods"]),
+                     ("action", "place", ["volumes", "version"])],
         supports_check_mode=True,
     )
     if not HAS_REDIS:
         module.fail_json(msg="the Python package 'redis' is required: %s" % REDIS_IMPORT_ERROR)
     params = module.params
     try:
-        result = restore_instance(
-            open_store(params["storage"]), params["name"], params["kind"], params["pods"],
-            params["password"], redis_server=params["redis_servers"],
-            check_mode=module.check_mode, timeout=params["timeout"],
-            bind_host=params["bind_host"], loader=params["loader"])
+        store = open_store(params["storage"])
+        if params["action"] == "place":
+            volumes = [dict(v, store=open_store(v["storage"])) for v in params["volumes"]]
+            result = place_backup(store, params["name"], volumes, params["kind"],
+                                  params["version"], params["restore_name"],
+                                  check_mode=module.check_mode)
+        elif params["action"] == "verify":
+            result = {"changed": False, "keys": verify_restore(
+                store, params["name"], params["kind"], params["pods"], params["password"])}
+        else:
+            result = restore_instance(
+                store, params["name"], params["kind"], params["pods"], params["password"],
+                redis_server=params["redis_servers"], check_mode=module.check_mode,
+                timeout=params["timeout"], bind_host=params["bind_host"],
+                loader=params["loader"])
     except BackupError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

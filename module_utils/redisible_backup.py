@@ -38,6 +38,8 @@ from ansible.module_utils.redisible_cluster_state import (
 )
 from ansible.module_utils.redisible_rdb import (
     MANIFEST_NAME,
+    PLACED_FILE,
+    RELEASE_MARKER,
     BackupError,
     NeedMore,
     backups_to_prune,
@@ -347,6 +349,27 @@ def cluster_slots_of(host, port, password=None):
     return []
 
 
+def in_parallel(work, items, describe):
+    """Runs ``work(item)`` for every item at once. Returns (results in item order, errors:
+    "<describe(item)>: <why>" for every item that raised)."""
+    results = [None] * len(items)
+    errors = []
+
+    def run(position, item):
+        try:
+            results[position] = work(item)
+        except Exception as exc:  # reported with every other item's failure
+            errors.append("%s: %s" % (describe(item), str(exc) if isinstance(exc, BackupError)
+                                      else error_text(exc)))
+
+    threads = [threading.Thread(target=run, args=(i, item)) for i, item in enumerate(items)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
+
+
 def take_backup(store, name, kind, instance, shards, password=None, timeout=600, log=None,
                 spec=None):
     """Backs up every shard in parallel and writes the manifest; returns it. ``shards`` as
@@ -356,24 +379,15 @@ def take_backup(store, name, kind, instance, shards, password=None, timeout=600,
     if store.size("%s/%s" % (name, MANIFEST_NAME)) is not None:
         raise BackupError("a backup named %s already exists in %s" % (name, store.describe()))
     started = _now()
-    results = [None] * len(shards)
-    errors = []
 
-    def run(position, shard):
-        try:
-            results[position] = backup_shard(store, name, shard, password, timeout)
-            log("shard %d: %d bytes from %s" % (shard["index"], results[position]["bytes"],
-                                                shard["source"]["name"]))
-        except Exception as exc:  # reported below with every other shard's failure
-            errors.append("shard %d (%s): %s" % (
-                shard["index"], shard["source"]["name"],
-                str(exc) if isinstance(exc, BackupError) else error_text(exc)))
+    def run(shard):
+        result = backup_shard(store, name, shard, password, timeout)
+        log("shard %d: %d bytes from %s" % (shard["index"], result["bytes"],
+                                            shard["source"]["name"]))
+        return result
 
-    threads = [threading.Thread(target=run, args=(i, s)) for i, s in enumerate(shards)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = in_parallel(run, shards, lambda shard: "shard %d (%s)" % (
+        shard["index"], shard["source"]["name"]))
     if not errors:
         for shard in shards:
             if shard.get("slots") is None:
@@ -579,6 +593,118 @@ def restore_by_replication(store, name, manifest, master, password=None, timeout
 
 
 # ---------------------------------------------------------------------------------------------
+# Restore by placement: each file put in a master's volume before Redis first starts
+# ---------------------------------------------------------------------------------------------
+
+def _place_file(store, path, shard, volume):
+    """Copies one backup file into ``volume`` as PLACED_FILE, checking its SHA-256 on the
+    way; the file is renamed into place only when size and digest match the manifest."""
+    writer = volume["store"].open_writer(PLACED_FILE)
+    digest = hashlib.sha256()
+    total = 0
+    try:
+        for chunk in store.read_chunks(path):
+            digest.update(chunk)
+            writer.write(chunk)
+            total += len(chunk)
+        if total != shard["bytes"] or digest.hexdigest() != shard["sha256"]:
+            raise BackupError("%s does not match its manifest (%d bytes, SHA-256 %s): corrupted "
+                              "or replaced" % (store.describe(path), total, digest.hexdigest()))
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return total
+
+
+def place_backup(store, name, volumes, target_kind, target_version, restore_name="",
+                 check_mode=False, log=None):
+    """Puts backup ``name`` into a target created for this restore whose pods wait in their
+    restore-wait init container: each shard's file goes into the volume of the shard's
+    ``primary`` pod as PLACED_FILE; once every file is there and matches its manifest, every
+    volume gets RELEASE_MARKER and its pod starts (the init container puts the file where
+    Redis loads it; a cluster node claims the slots of the keys it loads, replicas start empty
+    and sync). Nothing is released when any file fails: the placed ones are removed.
+
+    When the shapes do not allow placement (restore_method says 'keys') every pod is released
+    empty and the result's method tells the caller to load key by key once the target runs.
+
+    ``volumes``: dicts {shard, primary, name, store (the volume's root)}. A run after the
+    release (an interrupted reconcile) only releases volumes still waiting."""
+    log = log or (lambda message: None)
+    manifest = read_manifest(store, name)
+    primaries = dict((v["shard"], v) for v in volumes if v.get("primary"))
+    method = restore_method(manifest, target_kind, len(primaries), waiting=True)
+    problems = []
+    if method == "placement":
+        problems = restore_refusals(manifest, target_kind, target_version, len(primaries))
+    if not problems and method == "placement" and \
+            sorted(primaries) != list(range(len(primaries))):
+        problems.append("no primary volume for shard(s) %s" % ", ".join(
+            str(i) for i in range(max(primaries) + 1) if i not in primaries))
+    for shard in manifest["shards"] if method == "placement" and not problems else ():
+        size = store.size("%s/%s" % (name, shard["file"]))
+        if size != shard["bytes"]:
+            problems.append("%s %s" % (store.describe("%s/%s" % (name, shard["file"])),
+                                       "is missing" if size is None else
+                                       "has %d bytes, the manifest says %d" % (size,
+                                                                               shard["bytes"])))
+    if problems:
+        raise BackupError("restore of %s refused, the target was not touched: %s"
+                          % (name, "; ".join(problems)))
+    released = [v["name"] for v in volumes if v["store"].size(RELEASE_MARKER) is not None]
+    waiting = [v for v in volumes if v["name"] not in released]
+    result = {"backup": name, "method": method, "files": len(manifest["shards"]),
+              "bytes": manifest["totalBytes"], "released": sorted(v["name"] for v in waiting),
+              "changed": bool(waiting)}
+    if check_mode or not waiting:
+        return result
+    if method == "placement" and not released:  # an earlier release placed every file first
+        started = time.time()
+
+        def place(shard):
+            volume = primaries[shard["index"]]
+            size = _place_file(store, "%s/%s" % (name, shard["file"]), shard, volume)
+            log("%s: %d bytes placed in %s" % (shard["file"], size, volume["name"]))
+
+        _, errors = in_parallel(place, manifest["shards"], lambda shard: shard["file"])
+        if errors:
+            for volume in primaries.values():
+                try:
+                    volume["store"].delete_backup(PLACED_FILE)
+                except BackupError:
+                    pass
+            raise BackupError("placing %s failed, nothing was released: %s" % (
+                name, "; ".join(errors)))
+        result["seconds"] = round(time.time() - started, 3)
+    marker = {"restore": restore_name, "backup": name, "releasedAt": _now()}
+    _, errors = in_parallel(lambda v: v["store"].write_json(RELEASE_MARKER, dict(
+        marker, placed=method == "placement" and bool(v.get("primary")))), waiting,
+        lambda v: v["name"])
+    if errors:
+        raise BackupError("every file of %s is in place, releasing the pods failed: %s" % (
+            name, "; ".join(errors)))
+    return result
+
+
+def verify_restore(store, name, kind, pods, password=None):
+    """Compares the key count of a restored target (started, Ready) with the backup's."""
+    manifest = read_manifest(store, name)
+    masters = restore_targets(observe_pods(pods, password, kind == "RedisCluster"),
+                              kind == "RedisCluster")
+    return _checked_key_count(name, manifest, masters, password)
+
+
+def _checked_key_count(name, manifest, masters, password):
+    keys = count_keys(masters, password)
+    least, most = expected_key_range(manifest)
+    if not least <= keys <= most:
+        raise BackupError("restore of %s finished with %d keys; the backup holds %d (%d with a "
+                          "TTL that may have expired since)" % (name, keys, most, most - least))
+    return keys
+
+
+# ---------------------------------------------------------------------------------------------
 # Restore by keys: each file loaded aside, keys sent to the master owning their slot
 # ---------------------------------------------------------------------------------------------
 
@@ -772,11 +898,7 @@ def restore(store, name, target_kind, masters, password=None, redis_server="redi
         finally:
             if loader_node is not None:
                 loader_node.close()
-    keys = count_keys(masters, password)
-    least, most = expected_key_range(manifest)
-    if not least <= keys <= most:
-        raise BackupError("restore of %s finished with %d keys; the backup holds %d (%d with a "
-                          "TTL that may have expired since)" % (name, keys, most, most - least))
+    keys = _checked_key_count(name, manifest, masters, password)
     return dict(result, changed=True, keys=keys, seconds=round(time.time() - started, 3))
 
 

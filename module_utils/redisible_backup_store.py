@@ -102,7 +102,10 @@ class DirectoryStore(_FileStore):
         path = self._path(name)
         if not os.path.exists(path):
             return False
-        shutil.rmtree(path)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
         return True
 
 

@@ -237,12 +237,35 @@ def restore_refusals(manifest, target_kind, target_version, target_shards):
     return problems
 
 
-def restore_method(manifest, target_kind, target_shards):
-    """How to load: 'replication' (the target loads the file itself, as a replica would: one
-    file into one standalone Redis) or 'keys' (files loaded aside, keys sent to the master
-    owning their slot: several files, clusters, a change of shape). A RedisSentinel master is
-    never made a replica, even briefly: its sentinels would see a master reporting itself as
-    a replica and, if loading outlasted down-after + 20 s, fail over in the middle of it."""
+# A file placed in a volume before Redis first starts, and the marker that lets it start
+# (names the pods' restore-wait init container knows; see roles/common).
+PLACED_FILE = ".redisible-restore.rdb"
+RELEASE_MARKER = ".redisible-restore-done"
+
+
+def can_place(manifest, target_kind, target_shards):
+    """Whether each file can go as it is into the volume of one master of a target that has
+    not started yet: one file into a standalone, or one file per shard of a cluster (a
+    cluster node loading keys claims their slots, so every shard serves what its file holds).
+    A RedisSentinel is not placed: its first master is chosen by the sentinel converge."""
+    files = len(manifest["shards"])
+    if target_kind == "Redis":
+        return target_shards == 1 and files == 1
+    if target_kind == "RedisCluster":
+        return files == target_shards
+    return False
+
+
+def restore_method(manifest, target_kind, target_shards, waiting=False):
+    """How to load: 'placement' (``waiting``: the target was created for this restore and its
+    pods wait for their files; each master loads its file at its first start, native speed),
+    'replication' (the target loads the file itself, as a replica would: one file into one
+    standalone Redis) or 'keys' (files loaded aside, keys sent to the master owning their
+    slot: several files, clusters, a change of shape). A RedisSentinel master is never made a
+    replica, even briefly: its sentinels would see a master reporting itself as a replica
+    and, if loading outlasted down-after + 20 s, fail over in the middle of it."""
+    if waiting and can_place(manifest, target_kind, target_shards):
+        return "placement"
     if target_kind == "Redis" and target_shards == 1 and len(manifest["shards"]) == 1:
         return "replication"
     return "keys"

@@ -42,7 +42,13 @@ def edge_cases():
     })
     minimal = {"apiVersion": sample["apiVersion"], "kind": "RedisCluster",
                "metadata": {"name": "tiny", "namespace": "ns1"}, "spec": {}}
-    return {"sample": sample, "required": required, "minimal": minimal}
+    restoring = copy.deepcopy(sample)
+    restoring["metadata"]["annotations"] = {"redis.redisible.io/created-by-restore": "r1",
+                                            "redis.redisible.io/restore-placement": "r1"}
+    restored = copy.deepcopy(restoring)
+    del restored["metadata"]["annotations"]["redis.redisible.io/restore-placement"]
+    return {"sample": sample, "required": required, "minimal": minimal,
+            "restoring": restoring, "restored": restored}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +65,26 @@ def test_every_rendered_manifest_is_valid_kubernetes(rendered, case):
     assert manifests
     for manifest in manifests:
         validate_k8s(manifest)
+
+
+def test_an_instance_created_by_a_restore_waits_only_while_the_restore_places(rendered):
+    sets = by_kind(rendered["restoring"], "StatefulSet")
+    for statefulset in sets:
+        init = statefulset["spec"]["template"]["spec"]["initContainers"]
+        assert [c["name"] for c in init] == ["restore-wait"]
+        assert init[0]["command"] == ["sh", "/etc/redis/restore-wait.sh", "/data",
+                                      "/etc/redis/restore-pending", "appendonly.aof"]
+        assert {m["name"] for m in init[0]["volumeMounts"]} == {"data", "config"}
+    config = by_kind(rendered["restoring"], "ConfigMap")[0]["data"]
+    assert config["restore-pending"] == "r1" and "{{" not in config["restore-wait.sh"]
+    assert ".redisible-restore-done" in config["restore-wait.sh"]
+    # Once placed, the flag goes and nothing else changes: no pod restarts.
+    assert "restore-pending" not in by_kind(rendered["restored"], "ConfigMap")[0]["data"]
+    assert by_kind(rendered["restored"], "StatefulSet") == sets
+    # An instance no restore created has neither.
+    assert "restore-wait.sh" not in by_kind(rendered["sample"], "ConfigMap")[0]["data"]
+    assert all("initContainers" not in s["spec"]["template"]["spec"]
+               for s in by_kind(rendered["sample"], "StatefulSet"))
 
 
 def test_sample_renders_one_statefulset_and_budget_per_shard(rendered):

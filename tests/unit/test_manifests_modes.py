@@ -44,7 +44,11 @@ def redis_cases():
     sample = load_sample("redis")
     minimal = {"apiVersion": sample["apiVersion"], "kind": "Redis",
                "metadata": {"name": "tiny", "namespace": "ns1"}, "spec": {}}
-    return {"sample": sample, "minimal": minimal}
+    restoring = copy.deepcopy(minimal)
+    restoring["metadata"]["annotations"] = {"redis.redisible.io/created-by-restore": "r1",
+                                            "redis.redisible.io/restore-placement": "r1"}
+    restoring["spec"]["redisConfig"] = {"appendonly": "no", "dbfilename": '"data.rdb"'}
+    return {"sample": sample, "minimal": minimal, "restoring": restoring}
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +296,9 @@ def test_the_status_writer_addresses_each_crd_by_its_real_plural():
         kind = crd["spec"]["names"]["kind"]
         assert resource_coordinates("redis.redisible.io/v1alpha1", kind) == (
             "redis.redisible.io", "v1alpha1", crd["spec"]["names"]["plural"])
+
+
+def test_a_restored_standalone_without_aof_gets_its_file_as_the_rdb(rendered):
+    statefulset = by_kind(rendered["redis-restoring"], "StatefulSet")[0]
+    init = statefulset["spec"]["template"]["spec"]["initContainers"][0]
+    assert init["name"] == "restore-wait" and init["command"][-1] == "data.rdb"

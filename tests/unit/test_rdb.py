@@ -103,6 +103,21 @@ def test_restore_method_native_only_for_one_file_into_a_standalone():
     assert restore_method(manifest(shard(0), shard(1)), "Redis", 1) == "keys"
 
 
+def test_placement_only_into_waiting_targets_of_the_same_shape():
+    one, three = manifest(shard(0)), manifest(shard(0), shard(1), shard(2))
+    assert restore_method(one, "Redis", 1, waiting=True) == "placement"
+    assert restore_method(three, "RedisCluster", 3, waiting=True) == "placement"
+    # A standalone's one file into a one-shard cluster: the node claims the slots it loads.
+    assert restore_method(one, "RedisCluster", 1, waiting=True) == "placement"
+    # Another shape, or a target already serving: no placement.
+    assert restore_method(three, "RedisCluster", 4, waiting=True) == "keys"
+    assert restore_method(three, "Redis", 1, waiting=True) == "keys"
+    assert restore_method(three, "RedisCluster", 3) == "keys"
+    assert restore_method(one, "Redis", 1) == "replication"
+    # The sentinel converge picks the first master; a file placed elsewhere would be wiped.
+    assert restore_method(one, "RedisSentinel", 1, waiting=True) == "keys"
+
+
 def pod(name, shard_index, role, host, master=None, link="up", offset=0, slots=None):
     return {"name": name, "host": host, "port": 6379, "shard": shard_index, "role": role,
             "master_host": master, "master_port": 6379 if master else None, "link": link,
