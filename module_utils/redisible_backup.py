@@ -240,6 +240,56 @@ class _DisklessDelay(object):
         return False
 
 
+def copy_checked(chunks, writer, check, see=None):
+    """Streams ``chunks`` into ``writer`` with their SHA-256 (``see(chunk)`` watches each one);
+    ``check(total, sha256)`` raises to refuse the file before it is committed. Any failure
+    aborts the writer: nothing partial becomes visible. Returns (total bytes, sha256)."""
+    digest = hashlib.sha256()
+    total = 0
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            writer.write(chunk)
+            total += len(chunk)
+            if see is not None:
+                see(chunk)
+        check(total, digest.hexdigest())
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return total, digest.hexdigest()
+
+
+class _RdbWatch(object):
+    """Reads the header of an RDB going by and keeps its last bytes for the end marker."""
+
+    def __init__(self, source_name):
+        self.source_name = source_name
+        self.head = bytearray()
+        self.header = None
+        self.tail = b""
+
+    def see(self, chunk):
+        self.tail = chunk[-16:] if len(chunk) >= 16 else (self.tail + chunk)[-16:]
+        if self.header is not None:
+            return
+        self.head += chunk
+        try:
+            self.header = parse_rdb_header(bytes(self.head[:HEADER_BYTES]))
+            self.head = None
+        except NeedMore:
+            if len(self.head) >= HEADER_BYTES:
+                raise BackupError("the RDB of %s has no readable header" % self.source_name)
+
+    def check(self, total, sha256):
+        if self.header is None:
+            self.header = parse_rdb_header(bytes(self.head))
+        if not rdb_trailer_ok(self.tail, self.header["rdb_version"]):
+            raise BackupError("the RDB from %s ended without its end marker (%d bytes)"
+                              % (self.source_name, total))
+
+
 def backup_shard(store, backup_name, shard, password=None, timeout=600):
     """Streams one shard's RDB into ``store``. ``shard``: index, source {name, host, port},
     optional master {name, host, port} (the source is then its replica), optional slots.
@@ -258,44 +308,19 @@ def backup_shard(store, backup_name, shard, password=None, timeout=600):
         stream = ReplicationStream(source["host"], source["port"], password, timeout=timeout)
         with _DisklessDelay(node):
             size = stream.open()
-        writer = store.open_writer(file_name)
-        digest = hashlib.sha256()
-        head = bytearray()
-        header = None
-        tail = b""
-        total = 0
+        watch = _RdbWatch(source["name"])
         try:
-            for chunk in stream.chunks(size):
-                digest.update(chunk)
-                writer.write(chunk)
-                total += len(chunk)
-                tail = chunk[-16:] if len(chunk) >= 16 else (tail + chunk)[-16:]
-                if header is None:
-                    head += chunk
-                    try:
-                        header = parse_rdb_header(bytes(head[:HEADER_BYTES]))
-                        head = None
-                    except NeedMore:
-                        if len(head) >= HEADER_BYTES:
-                            raise BackupError("the RDB of %s has no readable header"
-                                              % source["name"])
-            if header is None:
-                header = parse_rdb_header(bytes(head))
-            if not rdb_trailer_ok(tail, header["rdb_version"]):
-                raise BackupError("the RDB from %s ended without its end marker (%d bytes)"
-                                  % (source["name"], total))
-            writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
+            total, sha256 = copy_checked(stream.chunks(size), store.open_writer(file_name),
+                                         watch.check, watch.see)
         finally:
             stream.close()
+        header = watch.header
         databases = _database_counts(header, keyspace)
         return {
             "index": shard["index"],
             "file": shard_file_name(shard["index"]),
             "bytes": total,
-            "sha256": digest.hexdigest(),
+            "sha256": sha256,
             "rdb_version": header["rdb_version"],
             "redis_version": header["aux"].get("redis-ver") or server.get("redis_version"),
             "keys": sum(db["keys"] for db in databases.values()),
@@ -599,22 +624,13 @@ def restore_by_replication(store, name, manifest, master, password=None, timeout
 def _place_file(store, path, shard, volume):
     """Copies one backup file into ``volume`` as PLACED_FILE, checking its SHA-256 on the
     way; the file is renamed into place only when size and digest match the manifest."""
-    writer = volume["store"].open_writer(PLACED_FILE)
-    digest = hashlib.sha256()
-    total = 0
-    try:
-        for chunk in store.read_chunks(path):
-            digest.update(chunk)
-            writer.write(chunk)
-            total += len(chunk)
-        if total != shard["bytes"] or digest.hexdigest() != shard["sha256"]:
+    def check(total, sha256):
+        if total != shard["bytes"] or sha256 != shard["sha256"]:
             raise BackupError("%s does not match its manifest (%d bytes, SHA-256 %s): corrupted "
-                              "or replaced" % (store.describe(path), total, digest.hexdigest()))
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
-    return total
+                              "or replaced" % (store.describe(path), total, sha256))
+
+    return copy_checked(store.read_chunks(path), volume["store"].open_writer(PLACED_FILE),
+                        check)[0]
 
 
 def place_backup(store, name, volumes, target_kind, target_version, restore_name="",

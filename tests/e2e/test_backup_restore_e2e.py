@@ -102,11 +102,10 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
     restore = docs["RedisRestore"]
     target = restore["spec"]["target"]["name"]
     if kind == "Redis":
-        # One file into a standalone: the target loads it itself, here across versions.
+        # One file into a new standalone: placed in its volume, here across versions.
         restore["spec"]["target"]["overrides"]["version"] = "7.0"
-    if kind == "RedisCluster":
-        # Another shape: every key goes to the master that owns its slot.
-        restore["spec"]["target"]["overrides"].update(shards=4, replicasPerShard=0)
+    # A new cluster of the same shards (and a replica each): every shard's file placed in its
+    # first pod's volume. A new RedisSentinel: keys through a loader pod.
     overrides = restore["spec"]["target"]["overrides"]
     overrides.update(resources={"requests": {"cpu": "10m"}})
 
@@ -149,10 +148,18 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
     print("%s: backup + restore into a new %s in %.0fs, method %s, %s" % (
         mode, kind, time.time() - started, done["status"]["method"],
         done["status"]["message"]))
-    assert done["status"]["method"] == ("replication" if kind == "Redis" else "keys")
+    assert done["status"]["method"] == ("keys" if kind == "RedisSentinel" else "placement")
     restored = get_json(kind.lower(), target, "-n", namespace)
-    assert restored["metadata"]["annotations"]["redis.redisible.io/restored-from"] == \
-        status["backupName"]
+    annotations = restored["metadata"]["annotations"]
+    assert annotations["redis.redisible.io/restored-from"] == status["backupName"]
+    # The pods were released: a pod added later does not wait for a restore (the flag leaves
+    # the ConfigMap at the target's next reconcile).
+    assert "redis.redisible.io/restore-placement" not in annotations
+    deadline = time.time() + 180
+    while "restore-pending" in get_json("configmap", "%s-config" % target, "-n",
+                                        namespace)["data"]:
+        assert time.time() < deadline, "the restore-pending flag stayed in the ConfigMap"
+        time.sleep(3)
     target_password = password_of(namespace, target)
     after = snapshot(master_clients(namespace, target, target_password, kind))
     assert_same_data(before, after)
