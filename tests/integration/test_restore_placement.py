@@ -12,7 +12,7 @@ import jinja2
 import pytest
 import yaml
 from ansible.module_utils.redisible_backup import backup_instance, place_backup, verify_restore
-from ansible.module_utils.redisible_backup_store import DirectoryStore
+from ansible.module_utils.redisible_backup_store import DirectoryStore, open_store
 from ansible.module_utils.redisible_cluster_converge import converge
 from ansible.module_utils.redisible_cluster_state import slot_ranges
 from ansible.module_utils.redisible_rdb import PLACED_FILE, RELEASE_MARKER, BackupError
@@ -68,8 +68,14 @@ class WaitingPods(object):
                  "store": DirectoryStore(path)} for key, path in sorted(self.dirs.items())]
 
 
-@pytest.mark.parametrize("version", versions())
-def test_cluster_placed_into_the_same_number_of_shards(version, store, tmp_path):
+@pytest.mark.parametrize("version,store_kind", [(v, "directory") for v in versions()] +
+                         [("5.0", "s3")])
+def test_cluster_placed_into_the_same_number_of_shards(version, store_kind, tmp_path, request):
+    if store_kind == "s3":
+        moto = request.getfixturevalue("moto")
+        store = open_store(moto.storage(moto.new_bucket()))
+    else:
+        store = DirectoryStore(str(tmp_path / "backups"))
     cleanup = []
     try:
         source = cluster(version, cleanup, 3, 0)
@@ -123,7 +129,8 @@ def test_cluster_placed_into_the_same_number_of_shards(version, store, tmp_path)
             item.cleanup()
 
 
-def test_standalone_placed_with_rdb_persistence_across_versions(store, tmp_path):
+def test_standalone_placed_with_rdb_persistence_across_versions(tmp_path):
+    store = DirectoryStore(str(tmp_path / "backups"))
     cleanup = []
     try:
         source = RedisProcess("5.0", cluster=False).start()
