@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import calendar
+import contextlib
 import hashlib
 import os
 import shutil
@@ -54,6 +55,7 @@ from ansible.module_utils.redisible_rdb import (
     restore_targets,
     shard_file_name,
     status_files,
+    version_tuple,
 )
 from ansible.module_utils.redisible_redis import Node, error_text
 
@@ -212,32 +214,48 @@ def wait_replica_caught_up(replica, master, timeout):
         time.sleep(0.05)
 
 
-class _DisklessDelay(object):
-    """A diskless master waits repl-diskless-sync-delay seconds for more replicas before it
-    forks (5 s by default in 7.0): a backup has nobody to wait for, so 0 while it starts."""
+class _TemporaryConfig(object):
+    """One CONFIG value set for the duration of a block and put back after it (left alone
+    when it already has that value, or when CONFIG is renamed or refused: only slower)."""
 
-    def __init__(self, node):
+    def __init__(self, node, name, value):
         self.node = node
+        self.name = name
+        self.value = value
         self.saved = None
 
     def __enter__(self):
         try:
-            reply = self.node.call("CONFIG", "GET", "repl-diskless-sync-delay")
-            value = reply[1].decode() if len(reply) > 1 else "0"
-            if value != "0":
-                self.node.call("CONFIG", "SET", "repl-diskless-sync-delay", "0")
-                self.saved = value
-        except Exception:  # CONFIG renamed or refused: the backup only waits longer
+            reply = self.node.call("CONFIG", "GET", self.name)
+            current = _text(reply[1]) if len(reply) > 1 else None
+            if current is not None and current != self.value:
+                self.node.call("CONFIG", "SET", self.name, self.value)
+                self.saved = current
+        except Exception:
             self.saved = None
         return self
 
     def __exit__(self, *exc):
         if self.saved is not None:
             try:
-                self.node.call("CONFIG", "SET", "repl-diskless-sync-delay", self.saved)
+                self.node.call("CONFIG", "SET", self.name, self.saved)
             except Exception:
                 pass
-        return False
+
+
+def _diskless_delay_off(node):
+    """A diskless master waits repl-diskless-sync-delay seconds for more replicas before it
+    forks (5 s by default in 7.0): a backup has nobody to wait for, so 0 while it starts."""
+    return _TemporaryConfig(node, "repl-diskless-sync-delay", "0")
+
+
+def _prompt_replica_connect(node, version):
+    """Before 6.0 a new replica connects to its master only from the replication cron, once a
+    second (up to a second lost per load). The cron runs on every serverCron while hz is 1,
+    and the serverCron already scheduled comes within 1000/hz ms: so hz 1 until connected."""
+    if version_tuple(version) >= (6, 0, 0):
+        return contextlib.nullcontext()
+    return _TemporaryConfig(node, "hz", "1")
 
 
 def copy_checked(chunks, writer, check, see=None):
@@ -306,7 +324,7 @@ def backup_shard(store, backup_name, shard, password=None, timeout=600):
         keyspace = _info(node, "keyspace")
         file_name = "%s/%s" % (backup_name, shard_file_name(shard["index"]))
         stream = ReplicationStream(source["host"], source["port"], password, timeout=timeout)
-        with _DisklessDelay(node):
+        with _diskless_delay_off(node):
             size = stream.open()
         watch = _RdbWatch(source["name"])
         try:
@@ -507,6 +525,7 @@ class RdbFeeder(threading.Thread):
         self.address = self.listener.getsockname()
         self.sent = 0
         self.error = None
+        self.connected = threading.Event()
         self.done = threading.Event()
         self.stopping = threading.Event()
 
@@ -514,6 +533,7 @@ class RdbFeeder(threading.Thread):
         conn = None
         try:
             conn, _ = self.listener.accept()
+            self.connected.set()
             conn.settimeout(60)
             reader = conn.makefile("rb")
             while True:
@@ -583,7 +603,9 @@ def load_by_replication(node, name, chunks, size, timeout=600, bind_host=None):
     feeder = RdbFeeder(chunks, size, bind_host)
     feeder.start()
     try:
-        node.call("REPLICAOF", feeder.address[0], str(feeder.address[1]))
+        with _prompt_replica_connect(node, _info(node, "server").get("redis_version", "")):
+            node.call("REPLICAOF", feeder.address[0], str(feeder.address[1]))
+            feeder.connected.wait(2)
         deadline = time.time() + timeout
         while True:
             if feeder.error is not None:

@@ -89,6 +89,7 @@ def test_standalone_round_trip_every_type(version, store, cleanup):
         source[0].client(db=db).set("in-db-%d" % db, db)
     wait_replicated(source)
     before = {db: snapshot([source[0].client(db=db)]) for db in (0, 2, 5)}
+    delay = source[1].client().config_get("repl-diskless-sync-delay")
     result = backup_instance(store, "b1", "Redis", "src", pod_specs(source), PASSWORD)
     manifest = result["manifest"]
     shard = manifest["shards"][0]
@@ -107,6 +108,9 @@ def test_standalone_round_trip_every_type(version, store, cleanup):
                                redis_server=SCRATCH)
     assert outcome["method"] == "replication"
     assert target.client().info("replication")["role"] == "master"
+    # Settings the engine changes for a moment are back (5.0 runs at hz 1 until connected).
+    assert target.client().config_get("hz")["hz"] == "10"
+    assert source[1].client().config_get("repl-diskless-sync-delay") == delay
     for db in (0, 2, 5):
         assert_same_data(before[db], snapshot([target.client(db=db)]))
     target.client().set("writable", 1)  # a master again, not a read-only replica
