@@ -57,7 +57,7 @@ from ansible.module_utils.redisible_rdb import (
     status_files,
     version_tuple,
 )
-from ansible.module_utils.redisible_redis import Node, error_text
+from ansible.module_utils.redisible_redis import Node, error_text, reply_text
 
 try:
     from redis.crc import key_slot
@@ -189,12 +189,8 @@ class ReplicationStream(object):
 # Backup
 # ---------------------------------------------------------------------------------------------
 
-def _text(reply):
-    return reply.decode() if isinstance(reply, bytes) else str(reply)
-
-
 def _info(node, section):
-    return parse_info(_text(node.call("INFO", section)))
+    return parse_info(reply_text(node.call("INFO", section)))
 
 
 def wait_replica_caught_up(replica, master, timeout):
@@ -227,7 +223,7 @@ class _TemporaryConfig(object):
     def __enter__(self):
         try:
             reply = self.node.call("CONFIG", "GET", self.name)
-            current = _text(reply[1]) if len(reply) > 1 else None
+            current = reply_text(reply[1]) if len(reply) > 1 else None
             if current is not None and current != self.value:
                 self.node.call("CONFIG", "SET", self.name, self.value)
                 self.saved = current
@@ -383,7 +379,7 @@ def cluster_slots_of(host, port, password=None):
     """The slots the master at host:port serves, as it sees itself."""
     node = Node(host, port, password, timeout=10)
     try:
-        nodes = parse_cluster_nodes(_text(node.call("CLUSTER", "NODES")))
+        nodes = parse_cluster_nodes(reply_text(node.call("CLUSTER", "NODES")))
     finally:
         node.close()
     for line in nodes.values():
@@ -817,7 +813,7 @@ class KeyRouter(object):
         if cluster:
             node = Node(masters[0]["host"], masters[0]["port"], password, timeout=10)
             try:
-                nodes = parse_cluster_nodes(_text(node.call("CLUSTER", "NODES")))
+                nodes = parse_cluster_nodes(reply_text(node.call("CLUSTER", "NODES")))
             finally:
                 node.close()
             self.owner_of_slot = {}
@@ -958,7 +954,7 @@ def observe_pods(pods, password, cluster):
                      "link": info.get("master_link_status"),
                      "offset": info.get("slave_repl_offset"), "slots": None}
             if cluster and entry["role"] == "master":
-                nodes = parse_cluster_nodes(_text(node.call("CLUSTER", "NODES")))
+                nodes = parse_cluster_nodes(reply_text(node.call("CLUSTER", "NODES")))
                 entry["slots"] = sorted(next((n.slots for n in nodes.values() if n.is_myself),
                                              ()))
         except Exception as exc:

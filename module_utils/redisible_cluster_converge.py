@@ -28,7 +28,7 @@ from ansible.module_utils.redisible_cluster_state import (
     plan_converge,
     topology,
 )
-from ansible.module_utils.redisible_redis import Node, error_text
+from ansible.module_utils.redisible_redis import Node, error_text, reply_text
 from ansible.module_utils.redisible_slot_migration import (
     MIGRATION_DEFAULTS,
     MigrationError,
@@ -38,10 +38,6 @@ from ansible.module_utils.redisible_slot_migration import (
 
 class ConvergeError(Exception):
     pass
-
-
-def _text(reply):
-    return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
 class ClusterConverger(object):
@@ -84,8 +80,9 @@ class ClusterConverger(object):
             pipe.execute_command("INFO", "replication")
             pipe.execute_command("DBSIZE")
             nodes, info, replication, dbsize = pipe.execute()
-            return PodState(pod, parse_cluster_nodes(_text(nodes)), parse_info(_text(info)),
-                            parse_info(_text(replication)), int(dbsize))
+            return PodState(pod, parse_cluster_nodes(reply_text(nodes)),
+                            parse_info(reply_text(info)), parse_info(reply_text(replication)),
+                            int(dbsize))
         except Exception as exc:  # every failure becomes a reason in the plan, not a crash
             return PodState(pod, error=error_text(exc))
 

@@ -140,7 +140,12 @@ def slot_ranges(slots):
 
 
 def format_slot_ranges(slots):
-    return ",".join("%d" % a if a == b else "%d-%d" % (a, b) for a, b in slot_ranges(slots))
+    return format_ranges(slot_ranges(slots))
+
+
+def format_ranges(ranges):
+    """[[0, 5], [9, 9]] -> "0-5,9"."""
+    return ",".join("%d" % a if a == b else "%d-%d" % (a, b) for a, b in ranges)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ __metaclass__ = type
 
 import struct
 
-from ansible.module_utils.redisible_cluster_state import slot_ranges
+from ansible.module_utils.redisible_cluster_state import format_ranges, slot_ranges
 
 MANIFEST_FORMAT = 1
 MANIFEST_NAME = "manifest.json"
@@ -375,6 +375,5 @@ def status_files(manifest):
             "shard": shard["index"], "file": shard["file"], "bytes": shard["bytes"],
             "sha256": shard["sha256"], "keys": shard.get("keys", 0),
             "sourcePod": (shard.get("source") or {}).get("pod", ""),
-            "slots": ",".join("%d" % a if a == b else "%d-%d" % (a, b) for a, b in slots)
-            if slots else ""})
+            "slots": format_ranges(slots) if slots else ""})
     return files

@@ -67,6 +67,11 @@ class Node(object):
             pass
 
 
+def reply_text(reply):
+    """A reply as text (redis-py gives bytes unless asked to decode)."""
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
 def error_text(exc):
     """A one-line reason for a Redis error, with the password never in it."""
     return "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")

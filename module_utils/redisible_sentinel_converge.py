@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import time
 
-from ansible.module_utils.redisible_redis import Node, error_text
+from ansible.module_utils.redisible_redis import Node, error_text, reply_text
 from ansible.module_utils.redisible_sentinel_state import (
     PARKING_HOST,
     PARKING_PORT,
@@ -32,10 +32,6 @@ from ansible.module_utils.redisible_sentinel_state import (
 
 class SentinelConvergeError(Exception):
     pass
-
-
-def _text(reply):
-    return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
 def _member(spec):
@@ -76,8 +72,8 @@ class SentinelConverger(object):
             pipe.execute_command("DBSIZE")
             pipe.execute_command("CONFIG", "GET", "replica-priority")
             info, dbsize, priority = pipe.execute()
-            return RedisState.from_replies(pod, _text(info), dbsize,
-                                           _text(priority[1]) if len(priority) > 1 else 100)
+            return RedisState.from_replies(pod, reply_text(info), dbsize,
+                                           reply_text(priority[1]) if len(priority) > 1 else 100)
         except Exception as exc:  # every failure becomes a reason in the plan, not a crash
             return RedisState(pod, error=error_text(exc))
 

@@ -12,20 +12,14 @@ import redis
 import yaml
 from redis.cluster import ClusterNode, RedisCluster
 from test_operator import wait_ready
-from test_rediscluster_playbook import ROOT, condition, get_json, kubectl
+from test_rediscluster_playbook import E2E_MARKS, ROOT, condition, get_json, kubectl
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from data_harness import assert_same_data, snapshot, write_every_type  # noqa: E402
 from s3_harness import MotoServer  # noqa: E402
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.xdist_group("e2e"),
-    pytest.mark.timeout(1500),
-    pytest.mark.skipif(os.environ.get("REDISIBLE_E2E") != "1",
-                       reason="needs a Kubernetes API: REDISIBLE_E2E=1 and KUBECONFIG"),
-]
+pytestmark = E2E_MARKS
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,11 @@ import json
 import os
 import time
 
-import pytest
 import yaml
 from redis.cluster import ClusterNode, RedisCluster
-from test_rediscluster_playbook import ROOT, condition, get_json, kubectl
+from test_rediscluster_playbook import E2E_MARKS, ROOT, condition, get_json, kubectl
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.xdist_group("e2e"),
-    pytest.mark.timeout(1500),
-    pytest.mark.skipif(os.environ.get("REDISIBLE_E2E") != "1",
-                       reason="needs a Kubernetes API: REDISIBLE_E2E=1 and KUBECONFIG"),
-]
+pytestmark = E2E_MARKS
 
 
 def wait_ready(namespace, name, generation=None, timeout=600, what="Ready", kind="rediscluster"):

@@ -20,13 +20,16 @@ from redis.cluster import ClusterNode, RedisCluster
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 
-pytestmark = [
+# Every e2e module: one xdist worker runs them in order (they share the cluster), and only
+# with a Kubernetes API.
+E2E_MARKS = [
     pytest.mark.e2e,
-    pytest.mark.xdist_group("e2e"),  # one worker runs them in order: they share the cluster
-    pytest.mark.timeout(1200),
+    pytest.mark.xdist_group("e2e"),
+    pytest.mark.timeout(1500),
     pytest.mark.skipif(os.environ.get("REDISIBLE_E2E") != "1",
                        reason="needs a Kubernetes API: REDISIBLE_E2E=1 and KUBECONFIG"),
 ]
+pytestmark = E2E_MARKS
 
 
 def kubectl(*args, stdin=None, check=True):

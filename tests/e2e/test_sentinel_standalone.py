@@ -6,25 +6,18 @@ import os
 import sys
 import time
 
-import pytest
 import redis
 import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from test_operator import wait_ready
-from test_rediscluster_playbook import ROOT, condition, get_json, kubectl
+from test_rediscluster_playbook import E2E_MARKS, ROOT, condition, get_json, kubectl
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from sentinel_harness import SentinelWriter  # noqa: E402
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.xdist_group("e2e"),
-    pytest.mark.timeout(1500),
-    pytest.mark.skipif(os.environ.get("REDISIBLE_E2E") != "1",
-                       reason="needs a Kubernetes API: REDISIBLE_E2E=1 and KUBECONFIG"),
-]
+pytestmark = E2E_MARKS
 
 DOWN_AFTER_MS = 3000
 FAILOVER_TIMEOUT_MS = 20000
