@@ -455,8 +455,9 @@ def read_manifest(store, name):
     return store.read_json("%s/%s" % (name, MANIFEST_NAME))
 
 
-def file_problems(store, name, manifest):
-    """Every file present, of the recorded size and SHA-256 (each read once, streamed)."""
+def file_problems(store, name, manifest, checksums=True):
+    """Every file present, of the recorded size and SHA-256 (each read once, streamed).
+    ``checksums=False``: presence and size only, for a copy that checks each SHA-256 itself."""
     problems = []
     for shard in manifest["shards"]:
         path = "%s/%s" % (name, shard["file"])
@@ -467,6 +468,8 @@ def file_problems(store, name, manifest):
         if size != shard["bytes"]:
             problems.append("%s has %d bytes, the manifest says %d (truncated or replaced)"
                             % (store.describe(path), size, shard["bytes"]))
+            continue
+        if not checksums:
             continue
         digest = hashlib.sha256()
         for chunk in store.read_chunks(path):
@@ -672,17 +675,12 @@ def place_backup(store, name, volumes, target_kind, target_version, restore_name
     problems = []
     if method == "placement":
         problems = restore_refusals(manifest, target_kind, target_version, len(primaries))
-    if not problems and method == "placement" and \
-            sorted(primaries) != list(range(len(primaries))):
-        problems.append("no primary volume for shard(s) %s" % ", ".join(
-            str(i) for i in range(max(primaries) + 1) if i not in primaries))
-    for shard in manifest["shards"] if method == "placement" and not problems else ():
-        size = store.size("%s/%s" % (name, shard["file"]))
-        if size != shard["bytes"]:
-            problems.append("%s %s" % (store.describe("%s/%s" % (name, shard["file"])),
-                                       "is missing" if size is None else
-                                       "has %d bytes, the manifest says %d" % (size,
-                                                                               shard["bytes"])))
+        if not problems and sorted(primaries) != list(range(len(primaries))):
+            problems.append("no primary volume for shard(s) %s" % ", ".join(
+                str(i) for i in range(max(primaries) + 1) if i not in primaries))
+        if not problems:
+            # Each file's SHA-256 is checked while it is copied, before any pod is released.
+            problems = file_problems(store, name, manifest, checksums=False)
     if problems:
         raise BackupError("restore of %s refused, the target was not touched: %s"
                           % (name, "; ".join(problems)))

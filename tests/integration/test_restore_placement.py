@@ -176,6 +176,19 @@ def test_a_damaged_file_releases_nothing_and_leaves_nothing_to_load(tmp_path):
         for path in waiting.dirs.values():
             assert os.listdir(path) == [], "a damaged restore left files behind"
 
+        # A truncated file: refused before any volume is written.
+        cut = os.path.join(store.describe("b"), manifest["shards"][1]["file"])
+        with open(cut, "rb") as handle:
+            whole = handle.read()
+        with open(cut, "wb") as handle:
+            handle.write(whole[:-100])
+        with pytest.raises(BackupError) as refused:
+            place_backup(store, "b", waiting.volumes(), "RedisCluster", "7.0", "r1")
+        assert "truncated" in str(refused.value) and "not touched" in str(refused.value)
+        assert all(not os.listdir(path) for path in waiting.dirs.values())
+        with open(cut, "wb") as handle:
+            handle.write(whole)
+
         # A format the target cannot read: refused before any volume is written.
         with pytest.raises(BackupError) as refused:
             place_backup(store, "b", waiting.volumes(), "RedisCluster", "6.2")
