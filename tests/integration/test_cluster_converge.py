@@ -340,12 +340,14 @@ def _settled_views(pods, quiet=3.0, timeout=60):
     seconds). The epoch others show for a replica is its master's, learnt a few pings after the
     last converge (seconds on Redis 5.0 under CI load): gossip, not a write."""
     deadline = time.monotonic() + timeout
-    views, since = None, time.monotonic()
+    views = stripped = None
+    since = time.monotonic()
     while True:
         current = {p.address: p.client().execute_command("CLUSTER", "NODES") for p in
                    pods.pods.values()}
-        if views is None or _strip_volatile(current) != _strip_volatile(views):
-            views, since = current, time.monotonic()
+        current_stripped = _strip_volatile(current)
+        if current_stripped != stripped:
+            views, stripped, since = current, current_stripped, time.monotonic()
         elif time.monotonic() - since >= quiet:
             return views
         assert time.monotonic() < deadline, "CLUSTER NODES never stopped changing"
