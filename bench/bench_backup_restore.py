@@ -41,7 +41,12 @@ from ansible.module_utils.redisible_backup import (  # noqa: E402
     restore_instance,
 )
 from ansible.module_utils.redisible_backup_store import DirectoryStore  # noqa: E402
-from redis_harness import PASSWORD, REDIS_CLI, RedisProcess  # noqa: E402
+from redis_harness import (  # noqa: E402
+    PASSWORD,
+    REDIS_CLI,
+    RedisProcess,
+    restore_wait_script,
+)
 
 KEYS = int(os.environ.get("BENCH_KEYS", "1000000"))
 VERSION = os.environ.get("BENCH_VERSION", "7.0")
@@ -102,21 +107,6 @@ def time_plain_load(rdb_path):
     return time.time() - started
 
 
-def restore_wait_script():
-    """roles/common/templates/restore-wait.sh.j2 as the pods run it."""
-    import jinja2
-    import yaml
-    common = os.path.join(ROOT, "roles", "common")
-    with open(os.path.join(common, "defaults", "main.yml")) as handle:
-        defaults = yaml.safe_load(handle)
-    with open(os.path.join(common, "templates", "restore-wait.sh.j2")) as handle:
-        text = jinja2.Template(handle.read()).render(**defaults)
-    path = os.path.join(tempfile.mkdtemp(prefix="bench-script-"), "restore-wait.sh")
-    with open(path, "w") as handle:
-        handle.write(text)
-    return path
-
-
 def time_our_placement(store, name, script):
     workdir = tempfile.mkdtemp(prefix="bench-place-")
     started = time.time()
@@ -169,7 +159,7 @@ def main():
                 "repl-diskless-sync-delay"] == "5", "the server's delay was not put back"
             print("%-44s %6.2fs" % ("ours, server at the 5 s default delay", seconds))
         plain = [time_plain_load(os.path.join(work, "cli.rdb")) for _ in range(ROUNDS)]
-        script = restore_wait_script()
+        script = restore_wait_script(work)
         placed = [time_our_placement(store, "b0", script) for _ in range(ROUNDS)]
         restore = [time_our_restore(store, "b0") for _ in range(ROUNDS)]
         print("%-44s %6.2fs" % ("plain redis-server load of the RDB", best(plain)))

@@ -14,13 +14,17 @@ import tempfile
 import threading
 import time
 
+import jinja2
 import redis
+import yaml
 from redis.cluster import ClusterNode, RedisCluster
 
 CACHE = os.environ.get("REDISIBLE_CACHE", os.path.expanduser("~/.cache/redisible"))
 ALL_VERSIONS = ("5.0", "6.0", "6.2", "7.0")
 PASSWORD = "s3cret-for-tests"
 REDIS_CLI = shutil.which("redis-cli") or os.path.join(CACHE, "redis", "7.0", "redis-cli")
+COMMON_ROLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "roles",
+                           "common")
 
 
 def versions():
@@ -311,3 +315,20 @@ class Writer(threading.Thread):
             if value is None or value < acked or value > self.attempted[key]:
                 bad[key] = (value, acked, self.attempted[key])
         return bad
+
+
+def common_defaults():
+    """roles/common/defaults/main.yml."""
+    with open(os.path.join(COMMON_ROLE, "defaults", "main.yml")) as handle:
+        return yaml.safe_load(handle)
+
+
+def restore_wait_script(directory):
+    """The pods' restore-wait script (roles/common/templates/restore-wait.sh.j2) rendered as
+    their ConfigMap carries it, written into ``directory``; returns its path."""
+    with open(os.path.join(COMMON_ROLE, "templates", "restore-wait.sh.j2")) as handle:
+        text = jinja2.Template(handle.read()).render(**common_defaults())
+    path = os.path.join(str(directory), "restore-wait.sh")
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path

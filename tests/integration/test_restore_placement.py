@@ -8,36 +8,24 @@ claims the slots of its keys; the converge adds replicas and covers the empty sl
 import os
 import subprocess
 
-import jinja2
 import pytest
-import yaml
 from ansible.module_utils.redisible_backup import backup_instance, place_backup, verify_restore
 from ansible.module_utils.redisible_backup_store import DirectoryStore, open_store
 from ansible.module_utils.redisible_cluster_converge import converge
 from ansible.module_utils.redisible_cluster_state import slot_ranges
 from ansible.module_utils.redisible_rdb import PLACED_FILE, RELEASE_MARKER, BackupError
 from data_harness import assert_same_data, snapshot, write_every_type
-from redis_harness import PASSWORD, ClusterPods, RedisProcess, versions
+from redis_harness import (
+    PASSWORD,
+    ClusterPods,
+    RedisProcess,
+    common_defaults,
+    restore_wait_script,
+    versions,
+)
 from test_backup_restore import cluster, cluster_masters, wait_link_up
 
 pytestmark = pytest.mark.timeout(600)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COMMON = os.path.join(ROOT, "roles", "common")
-
-
-def common_defaults():
-    with open(os.path.join(COMMON, "defaults", "main.yml")) as handle:
-        return yaml.safe_load(handle)
-
-
-def restore_wait_script(tmp_path):
-    """roles/common/templates/restore-wait.sh.j2, rendered as the ConfigMap carries it."""
-    with open(os.path.join(COMMON, "templates", "restore-wait.sh.j2")) as handle:
-        text = jinja2.Template(handle.read()).render(**common_defaults())
-    path = tmp_path / "restore-wait.sh"
-    path.write_text(text)
-    return str(path)
 
 
 def run_restore_wait(script, data_dir, pending, file_name):
