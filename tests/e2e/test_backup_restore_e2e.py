@@ -29,6 +29,12 @@ def moto():
     server.stop()
 
 
+def whole(status):
+    """A status for an assertion message, in full (pytest shortens a dict's repr, and with it
+    the condition message that says what went wrong)."""
+    return json.dumps(status, indent=1, sort_keys=True)
+
+
 def sample_documents(mode, namespace, moto, bucket):
     """The sample, pointed at this namespace and at the moto bucket."""
     path = os.path.join(ROOT, "config", "samples", "backup-restore", "%s.yaml" % mode)
@@ -119,7 +125,7 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
     started = time.time()
     apply(docs["RedisBackup"], restore)  # the restore waits for the backup to complete
     backup = wait_phase(namespace, "redisbackup", docs["RedisBackup"]["metadata"]["name"])
-    assert backup["status"]["phase"] == "Completed", backup["status"]
+    assert backup["status"]["phase"] == "Completed", whole(backup["status"])
     status = backup["status"]
     assert status["keys"] == len(before)
     assert condition(backup, "Ready").get("status") == "True"
@@ -138,7 +144,7 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
     assert all(k.startswith("redisible/%s/" % namespace) for k in stored), stored
 
     done = wait_phase(namespace, "redisrestore", restore["metadata"]["name"])
-    assert done["status"]["phase"] == "Completed", done["status"]
+    assert done["status"]["phase"] == "Completed", whole(done["status"])
     print("%s: backup + restore into a new %s in %.0fs, method %s, %s" % (
         mode, kind, time.time() - started, done["status"]["method"],
         done["status"]["message"]))
@@ -171,7 +177,7 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
         again["spec"]["target"] = {"kind": kind, "name": name}
         apply(again)
         done = wait_phase(namespace, "redisrestore", "back-into-source")
-        assert done["status"]["phase"] == "Completed", done["status"]
+        assert done["status"]["phase"] == "Completed", whole(done["status"])
         assert_same_data(before, snapshot(master_clients(namespace, name, password, kind)))
         events = get_json("events", "-n", namespace, "--field-selector",
                           "involvedObject.name=%s,reason=RestoreReplacesData" % name)["items"]
@@ -252,7 +258,7 @@ def test_blocked_backup_and_damaged_backup_are_reported(operator_namespace, moto
     restore["spec"]["target"]["name"] = "never-created"
     apply(restore)
     done = wait_phase(namespace, "redisrestore", "from-broken", timeout=300)
-    assert done["status"]["phase"] == "Failed", done["status"]
+    assert done["status"]["phase"] == "Failed", whole(done["status"])
     message = done["status"]["message"]
     assert "SHA-256" in message and "nothing was touched" in message, message
     assert condition(done, "Degraded").get("reason") == "BackupDamaged"
@@ -351,7 +357,7 @@ def test_backup_to_a_pvc_and_restore_from_it(operator_namespace, moto):
         "resources": {"requests": {"cpu": "10m"}}})
     apply(restore)
     restored = wait_phase(namespace, "redisrestore", "from-pvc")
-    assert restored["status"]["phase"] == "Completed", restored["status"]
+    assert restored["status"]["phase"] == "Completed", whole(restored["status"])
     assert restored["status"]["location"] == status["location"]
     target_password = password_of(namespace, "pvc-restored")
     assert_same_data(before, snapshot(master_clients(namespace, "pvc-restored",

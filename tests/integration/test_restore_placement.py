@@ -7,6 +7,7 @@ claims the slots of its keys; the converge adds replicas and covers the empty sl
 
 import os
 import subprocess
+import time
 
 import pytest
 from ansible.module_utils.redisible_backup import backup_instance, place_backup, verify_restore
@@ -38,6 +39,42 @@ def test_names_shared_with_the_roles_are_spelled_once():
     defaults = common_defaults()
     assert defaults["redisible_restore_placed_file"] == PLACED_FILE
     assert defaults["redisible_restore_marker"] == RELEASE_MARKER
+
+
+def test_the_wait_outlives_the_exec_that_released_it(tmp_path):
+    """In a pod the script is the container's first process, and its exit kills every process
+    left in the container. The release is an exec into it whose rename makes the marker visible
+    before that exec has ended: killed, it exits 137 and the restore reports a failed release
+    (seen in CI). Here the script runs as the first process of its own PID namespace, and the
+    exec is a process entering that namespace which goes on a moment after its rename."""
+    script = restore_wait_script(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    pending = tmp_path / "pending"
+    pending.write_text("")
+    container = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sh", script,
+                                  str(data), str(pending), "dump.rdb"])
+    try:
+        children = "/proc/%d/task/%d/children" % (container.pid, container.pid)
+        deadline = time.time() + 10
+        first = ""
+        while not first and time.time() < deadline:
+            with open(children) as handle:
+                first = handle.read().strip()
+            time.sleep(0.05)
+        assert first, "the script did not start"
+        partial = data / "marker.partial"
+        partial.write_text("{}")
+        release = subprocess.run(
+            ["nsenter", "--target", first, "--pid", "sh", "-c",
+             'mv -f "$1" "$2" && sleep 2 && echo released', "sh", str(partial),
+             str(data / RELEASE_MARKER)], capture_output=True, text=True, timeout=30)
+        assert (release.returncode, release.stdout.strip()) == (0, "released"), release
+        assert container.wait(timeout=30) == 0, "the pod did not start after its release"
+    finally:
+        if container.poll() is None:
+            container.kill()
+            container.wait()
 
 
 class WaitingPods(object):
