@@ -88,7 +88,7 @@ def wait_phase(namespace, kind, name, phases=("Completed", "Failed"), timeout=90
             return resource
         time.sleep(3)
     raise AssertionError("%s %s never reached %s: %s" % (kind, name, phases,
-                                                         json.dumps(resource.get("status"))))
+                                                         whole(resource.get("status"))))
 
 
 @pytest.mark.parametrize("mode", ["redis", "redissentinel", "rediscluster"])
