@@ -35,12 +35,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import conftest  # noqa: E402,F401  (module_utils on the import path)
 import redis  # noqa: E402
-from ansible.module_utils.redisible_backup import (  # noqa: E402
-    backup_instance,
-    place_backup,
-    restore_instance,
-)
+from ansible.module_utils.redisible_backup import backup_instance  # noqa: E402
 from ansible.module_utils.redisible_backup_store import DirectoryStore  # noqa: E402
+from ansible.module_utils.redisible_restore import place_backup, restore_instance  # noqa: E402
 from redis_harness import (  # noqa: E402
     PASSWORD,
     REDIS_CLI,

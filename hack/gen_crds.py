@@ -15,7 +15,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "module_utils"))
 
-from redisible_k8s_status import PLURALS  # noqa: E402
+from redisible_k8s_client import PLURALS  # noqa: E402
 from redisible_spec import OWNED_DIRECTIVES, SUPPORTED_VERSIONS  # noqa: E402
 
 GROUP = "redis.redisible.io"

@@ -60,8 +60,12 @@ backups:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.redisible_backup import file_problems, read_manifest
-from ansible.module_utils.redisible_backup_store import STORAGE_ARGUMENT, open_store
+from ansible.module_utils.redisible_backup_store import (
+    STORAGE_ARGUMENT,
+    file_problems,
+    open_store,
+    read_manifest,
+)
 from ansible.module_utils.redisible_rdb import BackupError, manifest_problems
 
 

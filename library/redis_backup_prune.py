@@ -55,9 +55,9 @@ kept:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.redisible_backup import prune_backups
 from ansible.module_utils.redisible_backup_store import STORAGE_ARGUMENT, open_store
 from ansible.module_utils.redisible_rdb import BackupError
+from ansible.module_utils.redisible_retention import prune_backups
 
 
 def main():

@@ -166,16 +166,11 @@ seconds:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.redisible_backup import (
-    INSTANCE_KINDS,
-    POD_OPTIONS,
-    place_backup,
-    restore_instance,
-    verify_restore,
-)
+from ansible.module_utils.redisible_backup import INSTANCE_KINDS, POD_OPTIONS
 from ansible.module_utils.redisible_backup_store import STORAGE_ARGUMENT, open_store
 from ansible.module_utils.redisible_rdb import BackupError
 from ansible.module_utils.redisible_redis import HAS_REDIS, REDIS_IMPORT_ERROR
+from ansible.module_utils.redisible_restore import place_backup, restore_instance, verify_restore
 
 
 def main():

@@ -88,11 +88,8 @@ found:
 import datetime
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.redisible_k8s_status import (
-    custom_objects_api,
-    resource_coordinates,
-    status_patch,
-)
+from ansible.module_utils.redisible_k8s_client import custom_objects_api, resource_coordinates
+from ansible.module_utils.redisible_k8s_status import status_patch
 
 try:
     from kubernetes.client.rest import ApiException

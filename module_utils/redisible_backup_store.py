@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import json
 import os
 import posixpath
@@ -29,7 +30,7 @@ except ImportError as exc:  # reported when an S3 store is asked for
     HAS_BOTO3 = False
     BOTO3_IMPORT_ERROR = exc
 
-from ansible.module_utils.redisible_k8s_status import api_client
+from ansible.module_utils.redisible_k8s_client import api_client
 from ansible.module_utils.redisible_rdb import MANIFEST_NAME, BackupError
 
 CHUNK = 1 << 20
@@ -494,6 +495,62 @@ class _PodFileWriter(_ChunkedWriter):
             self.store.run('rm -f "$1"; echo removed', self.partial)
         except BackupError:
             pass
+
+
+# ---------------------------------------------------------------------------------------------
+# What backup, placement and restore do with stored backups
+# ---------------------------------------------------------------------------------------------
+
+def copy_checked(chunks, writer, check, see=None):
+    """Streams ``chunks`` into ``writer`` with their SHA-256 (``see(chunk)`` watches each one);
+    ``check(total, sha256)`` raises to refuse the file before it is committed. Any failure
+    aborts the writer: nothing partial becomes visible. Returns (total bytes, sha256)."""
+    digest = hashlib.sha256()
+    total = 0
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            writer.write(chunk)
+            total += len(chunk)
+            if see is not None:
+                see(chunk)
+        check(total, digest.hexdigest())
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return total, digest.hexdigest()
+
+
+def read_manifest(store, name):
+    if store.size("%s/%s" % (name, MANIFEST_NAME)) is None:
+        raise BackupError("no backup named %s in %s (its manifest is missing: it does not "
+                          "exist or never completed)" % (name, store.describe()))
+    return store.read_json("%s/%s" % (name, MANIFEST_NAME))
+
+
+def file_problems(store, name, manifest, checksums=True):
+    """Every file present, of the recorded size and SHA-256 (each read once, streamed).
+    ``checksums=False``: presence and size only, for a copy that checks each SHA-256 itself."""
+    problems = []
+    for shard in manifest["shards"]:
+        path = "%s/%s" % (name, shard["file"])
+        size = store.size(path)
+        if size is None:
+            problems.append("%s is missing" % store.describe(path))
+            continue
+        if size != shard["bytes"]:
+            problems.append("%s has %d bytes, the manifest says %d (truncated or replaced)"
+                            % (store.describe(path), size, shard["bytes"]))
+            continue
+        if not checksums:
+            continue
+        digest = hashlib.sha256()
+        for chunk in store.read_chunks(path):
+            digest.update(chunk)
+        if digest.hexdigest() != shard["sha256"]:
+            problems.append("%s does not match its SHA-256 (corrupted)" % store.describe(path))
+    return problems
 
 
 def core_v1_api(kubeconfig=None):

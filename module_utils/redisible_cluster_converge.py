@@ -16,19 +16,23 @@ __metaclass__ = type
 import time
 
 from ansible.module_utils.redisible_cluster_state import (
-    SLOT_COUNT,
     ClusterSettlingError,
     ClusterStateError,
     DesiredShape,
     Pod,
     PodState,
     observed_owners,
-    parse_cluster_nodes,
-    parse_info,
     plan_converge,
     topology,
 )
-from ansible.module_utils.redisible_redis import Node, error_text, reply_text
+from ansible.module_utils.redisible_redis import Node, error_text
+from ansible.module_utils.redisible_replies import (
+    SLOT_COUNT,
+    ReplyError,
+    parse_cluster_nodes,
+    parse_info,
+    reply_text,
+)
 from ansible.module_utils.redisible_slot_migration import (
     MIGRATION_DEFAULTS,
     MigrationError,
@@ -405,7 +409,7 @@ def converge(pods, shards, replicas_per_shard, password=None, check_mode=False, 
     converger = ClusterConverger(pods, shards, replicas_per_shard, password=password, **options)
     try:
         return converger.check() if check_mode else converger.run()
-    except ClusterStateError as exc:
+    except (ClusterStateError, ReplyError) as exc:
         raise ConvergeError(str(exc))
     except ConvergeError:
         raise

@@ -3,8 +3,9 @@
 # Apache License 2.0 (see LICENSE)
 """Pure decisions about backups: the RDB header, the manifest, and what a restore may do.
 
-No I/O here: the backup and restore code (``redisible_backup``) feeds these functions bytes
-and parsed replies, and they answer with facts or with a ``BackupError`` a human can act on.
+No I/O here: the backup and restore code (``redisible_backup``, ``redisible_restore``) feeds
+these functions bytes and parsed replies, and they answer with facts or with a ``BackupError``
+a human can act on.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,7 +14,7 @@ __metaclass__ = type
 
 import struct
 
-from ansible.module_utils.redisible_cluster_state import format_ranges, slot_ranges
+from ansible.module_utils.redisible_replies import format_ranges, slot_ranges
 
 MANIFEST_FORMAT = 1
 MANIFEST_NAME = "manifest.json"

@@ -4,14 +4,14 @@
 """Connections to single Redis pods (the I/O edge shared by every module).
 
 Replies come back raw (bytes): keys are binary-safe, and text replies are parsed by the pure
-functions in ``redisible_cluster_state``. Works with Redis 5.0 (AUTH <password>) to 7.x.
+functions in ``redisible_replies``. Works with Redis 5.0 (AUTH <password>) to 7.x.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.redisible_cluster_state import parse_info
+from ansible.module_utils.redisible_replies import parse_info, reply_text
 
 try:
     import redis
@@ -67,11 +67,6 @@ class Node(object):
             pass
 
 
-def reply_text(reply):
-    """A reply as text (redis-py gives bytes unless asked to decode)."""
-    return reply.decode() if isinstance(reply, bytes) else str(reply)
-
-
 def error_text(exc):
     """A one-line reason for a Redis error, with the password never in it."""
     return "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
@@ -91,7 +86,7 @@ def instance_info(host, port, password=None):
         node.close()
     fields = {}
     for text in (server, memory, replication):
-        fields.update(parse_info(text.decode() if isinstance(text, bytes) else text))
+        fields.update(parse_info(reply_text(text)))
     return {
         "role": fields.get("role"),
         "redis_version": fields.get("redis_version"),

@@ -14,7 +14,8 @@ __metaclass__ = type
 
 import time
 
-from ansible.module_utils.redisible_redis import Node, error_text, reply_text
+from ansible.module_utils.redisible_redis import Node, error_text
+from ansible.module_utils.redisible_replies import pairs_to_dict, reply_text
 from ansible.module_utils.redisible_sentinel_state import (
     PARKING_HOST,
     PARKING_PORT,
@@ -23,7 +24,6 @@ from ansible.module_utils.redisible_sentinel_state import (
     SentinelShape,
     SentinelState,
     SentinelStateError,
-    pairs_to_dict,
     placement_conflicts,
     plan_sentinel,
     topology,

@@ -24,7 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.redisible_cluster_state import parse_info
+from ansible.module_utils.redisible_replies import parse_info, parse_replica_lines
 
 # Pods start as replicas of this address: a Redis that restarts waits for the operator or the
 # sentinels to tell it its master instead of becoming an (empty) master itself.
@@ -42,23 +42,6 @@ PHASES = ("promote", "monitors", "settings", "priorities", "replicates", "failov
 
 class SentinelStateError(Exception):
     """A state the operator must not guess its way out of; the message is for humans."""
-
-
-def pairs_to_dict(reply):
-    """A flat ``[k1, v1, k2, v2, ...]`` reply (SENTINEL MASTER and friends) as a dict."""
-    items = [item.decode() if isinstance(item, bytes) else str(item) for item in reply]
-    return dict(zip(items[0::2], items[1::2]))
-
-
-def parse_replica_lines(replication):
-    """``slaveN:ip=..,port=..,state=..,offset=..,lag=..`` entries of INFO replication."""
-    replicas = []
-    for key in sorted(k for k in replication if k.startswith("slave") and k[5:].isdigit()):
-        fields = dict(part.split("=", 1) for part in replication[key].split(",") if "=" in part)
-        replicas.append({"ip": fields.get("ip"), "port": int(fields.get("port", 0)),
-                         "state": fields.get("state"), "offset": int(fields.get("offset", 0)),
-                         "lag": int(fields.get("lag", 0))})
-    return replicas
 
 
 class Member(object):

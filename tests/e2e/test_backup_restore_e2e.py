@@ -293,7 +293,7 @@ def test_pod_store_on_a_pvc_round_trips_and_refuses_damage(operator_namespace):
     a truncated file is caught by the restore's verification."""
     import hashlib
 
-    from ansible.module_utils.redisible_backup import file_problems
+    from ansible.module_utils.redisible_backup_store import file_problems
     namespace, _ = operator_namespace
     apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
            "metadata": {"name": "store-check", "namespace": namespace},

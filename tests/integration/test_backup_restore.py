@@ -9,10 +9,11 @@ import threading
 import time
 
 import pytest
-from ansible.module_utils.redisible_backup import backup_instance, restore_instance
+from ansible.module_utils.redisible_backup import backup_instance
 from ansible.module_utils.redisible_backup_store import DirectoryStore
 from ansible.module_utils.redisible_cluster_converge import converge
 from ansible.module_utils.redisible_rdb import BackupError, backups_to_prune
+from ansible.module_utils.redisible_restore import restore_instance
 from data_harness import assert_same_data, snapshot, write_every_type
 from redis_harness import PASSWORD, ClusterPods, RedisProcess, server_binary, versions
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from ansible.module_utils.redisible_cluster_converge import ConvergeError, converge
-from ansible.module_utils.redisible_cluster_state import SLOT_COUNT
+from ansible.module_utils.redisible_replies import SLOT_COUNT
 from redis.crc import key_slot
 from redis_harness import (
     PASSWORD,

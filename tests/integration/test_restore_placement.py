@@ -10,11 +10,12 @@ import subprocess
 import time
 
 import pytest
-from ansible.module_utils.redisible_backup import backup_instance, place_backup, verify_restore
+from ansible.module_utils.redisible_backup import backup_instance
 from ansible.module_utils.redisible_backup_store import DirectoryStore, open_store
 from ansible.module_utils.redisible_cluster_converge import converge
-from ansible.module_utils.redisible_cluster_state import slot_ranges
 from ansible.module_utils.redisible_rdb import PLACED_FILE, RELEASE_MARKER, BackupError
+from ansible.module_utils.redisible_replies import slot_ranges
+from ansible.module_utils.redisible_restore import place_backup, verify_restore
 from data_harness import assert_same_data, snapshot, write_every_type
 from redis_harness import (
     PASSWORD,

@@ -7,8 +7,8 @@ import time
 
 import pytest
 import redis
+from ansible.module_utils.redisible_replies import pairs_to_dict
 from ansible.module_utils.redisible_sentinel_converge import SentinelConvergeError
-from ansible.module_utils.redisible_sentinel_state import pairs_to_dict
 from redis_harness import PASSWORD, versions
 from sentinel_harness import MASTER_NAME, SentinelDeployment, SentinelWriter
 

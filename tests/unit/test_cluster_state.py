@@ -8,69 +8,13 @@ from ansible.module_utils.redisible_cluster_state import (
     DesiredShape,
     Pod,
     PodState,
-    format_slot_ranges,
-    parse_cluster_nodes,
-    parse_info,
     plan_converge,
     plan_slot_cover,
     plan_slot_moves,
     slot_targets,
     topology,
 )
-
-# Redis 5.0 format, one slot migrating, one importing.
-NODES_50 = """\
-07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@40004 slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected
-67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 127.0.0.1:30002@40002 master - 0 1426238316232 2 connected 5461-10922
-292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f 127.0.0.1:30003@40003 master - 0 1426238318243 3 connected 10923-16383
-e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5459 [5460->-67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1]
-"""
-
-# Redis 7.0 format with a hostname, a failing node and a node without address.
-NODES_70 = """\
-aaaa000000000000000000000000000000000001 10.0.0.1:6379@16379,redis-0 myself,master - 0 0 3 connected 0-100 200
-aaaa000000000000000000000000000000000002 10.0.0.2:6379@16379,redis-1 master,fail - 1 2 2 disconnected [300-<-aaaa000000000000000000000000000000000001]
-aaaa000000000000000000000000000000000003 :0@0 master,noaddr - 1 2 0 disconnected
-"""
-
-
-def test_parse_redis50_format():
-    nodes = parse_cluster_nodes(NODES_50)
-    assert len(nodes) == 4
-    me = nodes["e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca"]
-    assert me.is_myself and me.is_master
-    assert me.address == "127.0.0.1:30001" and me.cport == 40001
-    assert len(me.slots) == 5460 and 5460 not in me.slots
-    assert me.migrating == {5460: "67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1"}
-    replica = nodes["07c37dfeb235213a872192d90877d0cd55635b91"]
-    assert replica.is_replica and replica.master_id == me.node_id and not replica.slots
-
-
-def test_parse_redis70_format_with_hostnames_fail_and_noaddr():
-    nodes = parse_cluster_nodes(NODES_70)
-    first = nodes["aaaa000000000000000000000000000000000001"]
-    assert first.host == "10.0.0.1" and first.port == 6379
-    assert first.slots == frozenset(list(range(0, 101)) + [200])
-    failing = nodes["aaaa000000000000000000000000000000000002"]
-    assert failing.is_failing and failing.importing == {300: first.node_id}
-    noaddr = nodes["aaaa000000000000000000000000000000000003"]
-    assert noaddr.is_failing and noaddr.host == "" and noaddr.port == 0
-
-
-def test_parse_rejects_garbage_with_the_line():
-    with pytest.raises(ClusterStateError) as caught:
-        parse_cluster_nodes("not a cluster line")
-    assert "not a cluster line" in str(caught.value)
-
-
-def test_parse_info():
-    info = parse_info("# Replication\r\nrole:slave\r\nmaster_link_status:up\r\n")
-    assert info == {"role": "slave", "master_link_status": "up"}
-
-
-def test_slot_ranges_format():
-    assert format_slot_ranges({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8"
-    assert format_slot_ranges(set()) == ""
+from ansible.module_utils.redisible_replies import format_slot_ranges, parse_cluster_nodes
 
 
 def test_slot_targets_even_with_remainder_first():
@@ -316,36 +260,6 @@ def test_plan_repoints_a_replica_that_dials_its_masters_old_address():
     assert plan_converge(states, DesiredShape(1, 1)).empty
 
 
-def test_progress_reporter_rate_limits_and_survives_api_errors():
-    from ansible.module_utils.redisible_k8s_status import ProgressReporter
-    sent, now = [], [0.0]
-    reporter = ProgressReporter(sent.append, interval=2.0, clock=lambda: now[0])
-    assert reporter(0, 100, 0)
-    now[0] = 1.0
-    assert not reporter(10, 100, 500)          # too soon
-    now[0] = 2.5
-    assert reporter(20, 100, 900)
-    assert reporter(100, 100, 5000, final=True)  # the last figure always goes out
-    assert [s["resharding"]["slotsMoved"] for s in sent] == [0, 20, 100]
-
-    def broken(_status):
-        raise RuntimeError("API down")
-    failing = ProgressReporter(broken, clock=lambda: 0.0)
-    assert failing(1, 2, 3) is False and failing.errors == 1
-
-
-def test_merge_conditions_keeps_transition_time_when_status_is_unchanged():
-    from ansible.module_utils.redisible_k8s_status import merge_conditions, status_patch
-    first = merge_conditions([], [{"type": "Ready", "status": "False", "reason": "A"}], "t1", 1)
-    again = merge_conditions(first, [{"type": "Ready", "status": "False", "reason": "B"}], "t2", 2)
-    assert again[0]["lastTransitionTime"] == "t1" and again[0]["reason"] == "B"
-    flipped = merge_conditions(again, [{"type": "Ready", "status": True}], "t3", 3)
-    assert flipped[0]["status"] == "True" and flipped[0]["lastTransitionTime"] == "t3"
-    status, changed = status_patch({"conditions": flipped, "observedGeneration": 3},
-                                   [{"type": "Ready", "status": "True"}], {}, "t4", 3)
-    assert changed is False and status["conditions"][0]["lastTransitionTime"] == "t3"
-
-
 def test_repair_tells_an_importing_target_who_owns_the_slot_when_its_view_lost_it():
     """After the source failed over, the importer ignored the new owner's claim on the slot:
     RESTORE-ASKING would get CLUSTERDOWN until it learns the owner again."""
@@ -365,11 +279,3 @@ def test_repair_tells_an_importing_target_who_owns_the_slot_when_its_view_lost_i
     # Without keys on the importer the slot is only marked stable, but its view is fixed too.
     empty = plan_converge(states, DesiredShape(3, 0), slot_keys={5: {ID[0]: 2}}).repairs[0]
     assert empty.target is None and empty.stale_views == [ID[1]]
-
-
-def test_transient_migrate_errors_are_told_apart_from_real_ones():
-    from ansible.module_utils.redisible_slot_migration import is_transient
-    assert is_transient("Target instance replied with error: CLUSTERDOWN The cluster is down")
-    assert is_transient("TRYAGAIN Multiple keys request during rehashing of slot")
-    assert not is_transient("IOERR error or timeout reading to target instance")
-    assert not is_transient("ERR Target instance replied with error: NOAUTH")

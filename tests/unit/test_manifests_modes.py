@@ -289,7 +289,7 @@ def test_start_scripts_write_exactly_the_runtime_config(rendered, tmp_path, case
 
 
 def test_the_status_writer_addresses_each_crd_by_its_real_plural():
-    from ansible.module_utils.redisible_k8s_status import resource_coordinates
+    from ansible.module_utils.redisible_k8s_client import resource_coordinates
     for name in ("redis", "redissentinels", "redisclusters"):
         with open(os.path.join(CRDS, "redis.redisible.io_%s.yaml" % name)) as handle:
             crd = yaml.safe_load(handle)

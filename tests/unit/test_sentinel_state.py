@@ -1,13 +1,12 @@
 """Pure decisions over parsed Sentinel state, with literal INFO and SENTINEL replies."""
 
+from ansible.module_utils.redisible_replies import pairs_to_dict, parse_info, parse_replica_lines
 from ansible.module_utils.redisible_sentinel_state import (
     Member,
     RedisState,
     SentinelShape,
     SentinelState,
     choose_master,
-    pairs_to_dict,
-    parse_replica_lines,
     plan_sentinel,
     sentinel_view,
     topology,
@@ -78,7 +77,6 @@ def healthy():
 
 
 def test_parse_replica_lines_and_pairs():
-    from ansible.module_utils.redisible_cluster_state import parse_info
     lines = parse_replica_lines(parse_info(MASTER_INFO))
     assert lines[1] == {"ip": "10.0.0.3", "port": 6379, "state": "online", "offset": 990,
                         "lag": 1}
