@@ -21,4 +21,5 @@ COPY plugins/ ${HOME}/plugins/
 ENV ANSIBLE_LIBRARY=${HOME}/library \
     ANSIBLE_MODULE_UTILS=${HOME}/module_utils \
     ANSIBLE_DOC_FRAGMENT_PLUGINS=${HOME}/plugins/doc_fragments \
+    ANSIBLE_FILTER_PLUGINS=${HOME}/plugins/filter \
     ANSIBLE_ROLES_PATH=${HOME}/roles

@@ -38,19 +38,6 @@ options:
     description: The instance's name, recorded in the manifest.
     type: str
     default: ""
-  pods:
-    description: The instance's Redis pods (sentinels excluded).
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name: {description: Pod name., type: str, required: true}
-      host: {description: Pod IP., type: str, required: true}
-      port: {description: Redis port., type: int, default: 6379}
-      shard:
-        description: Shard index (a cluster's StatefulSet); 0 otherwise.
-        type: int
-        default: 0
   password:
     description: The instance's password.
     type: str
@@ -63,6 +50,7 @@ options:
     type: int
     default: 3600
 extends_documentation_fragment:
+  - redisible_pods
   - redisible_storage
 notes:
   - Supports check mode (reports the pods it would read from).
@@ -108,8 +96,9 @@ sources:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.redisible_backup import INSTANCE_KINDS, POD_OPTIONS, backup_instance
+from ansible.module_utils.redisible_backup import INSTANCE_KINDS, backup_instance
 from ansible.module_utils.redisible_backup_store import STORAGE_ARGUMENT, open_store
+from ansible.module_utils.redisible_pods import POD_OPTIONS
 from ansible.module_utils.redisible_rdb import MANIFEST_NAME, BackupError, status_files
 from ansible.module_utils.redisible_redis import HAS_REDIS, REDIS_IMPORT_ERROR
 

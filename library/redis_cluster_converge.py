@@ -27,35 +27,6 @@ description:
 version_added: "0.1.0"
 author: redisible contributors
 options:
-  pods:
-    description: Every Redis pod of the cluster, kept and leaving.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: Pod name, used in messages and the topology.
-        type: str
-        required: true
-      host:
-        description: IP address the operator and the other pods reach the pod at.
-        type: str
-        required: true
-      port:
-        description: Redis port.
-        type: int
-        default: 6379
-      shard:
-        description: Shard index (the StatefulSet the pod belongs to).
-        type: int
-        required: true
-      ordinal:
-        description: Ordinal of the pod in its StatefulSet.
-        type: int
-        required: true
-      node_name:
-        description: Kubernetes node the pod runs on, for placement decisions and warnings.
-        type: str
   shards:
     description: Desired number of shards (masters).
     type: int
@@ -96,31 +67,9 @@ options:
         description: Source/target pairs migrated at the same time.
         type: int
         default: 4
-  progress_to:
-    description:
-      - A custom resource whose C(status.resharding) (slotsMoved, slotsTotal, keysMoved) is
-        updated every few seconds while slots move. Omit to report nothing.
-    type: dict
-    suboptions:
-      api_version:
-        description: API group/version of the resource.
-        type: str
-        required: true
-      kind:
-        description: Kind of the resource.
-        type: str
-        required: true
-      name:
-        description: Name of the resource.
-        type: str
-        required: true
-      namespace:
-        description: Namespace of the resource.
-        type: str
-        required: true
-      kubeconfig:
-        description: Path to a kubeconfig; in-cluster configuration when omitted.
-        type: path
+extends_documentation_fragment:
+  - redisible_pods
+  - redisible_k8s_target.progress_to
 notes:
   - Supports check mode, which returns the actions the converge would take.
 requirements:
@@ -175,7 +124,9 @@ cluster_ok:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.redisible_k8s_client import TARGET_OPTIONS
 from ansible.module_utils.redisible_k8s_status import ProgressReporter, status_patcher
+from ansible.module_utils.redisible_pods import POD_OPTIONS
 from ansible.module_utils.redisible_redis import HAS_REDIS, REDIS_IMPORT_ERROR
 from ansible.module_utils.redisible_slot_migration import MIGRATION_DEFAULTS
 
@@ -184,38 +135,21 @@ try:
 except ImportError:  # redis-py missing: reported below with a clear message
     converge = None
 
-POD_SPEC = dict(
-    name=dict(type="str", required=True),
-    host=dict(type="str", required=True),
-    port=dict(type="int", default=6379),
-    shard=dict(type="int", required=True),
-    ordinal=dict(type="int", required=True),
-    node_name=dict(type="str"),
-)
-
 MIGRATION_SPEC = dict(
     (name, dict(type="int", default=value)) for name, value in MIGRATION_DEFAULTS.items())
 
-
-PROGRESS_SPEC = dict(
-    api_version=dict(type="str", required=True),
-    kind=dict(type="str", required=True),
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
-    kubeconfig=dict(type="path"),
-)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            pods=dict(type="list", elements="dict", required=True, options=POD_SPEC),
+            pods=dict(type="list", elements="dict", required=True, options=POD_OPTIONS),
             shards=dict(type="int", required=True),
             replicas_per_shard=dict(type="int", required=True),
             password=dict(type="str", no_log=True),
             timeout=dict(type="int", default=600),
             migration=dict(type="dict", default={}, options=MIGRATION_SPEC),
-            progress_to=dict(type="dict", options=PROGRESS_SPEC),
+            progress_to=dict(type="dict", options=TARGET_OPTIONS),
         ),
         supports_check_mode=True,
     )

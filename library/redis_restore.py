@@ -22,6 +22,8 @@ description:
     into a loader (a loader pod on the target's image, or a local redis-server) and every key
     is sent with MIGRATE to the master that owns its slot, TTLs included.
   - The target's existing data is replaced.
+  - I(pods) is required for I(action=load) and I(action=verify); I(action=place) takes
+    I(volumes), or I(pods) with I(volume_storage).
   - With I(action=place) the target has not started yet (created for this restore, its pods
     wait in their C(restore-wait) init container). Each shard's file is copied into the
     volume of the shard's primary pod, its SHA-256 checked on the way; only when every
@@ -41,23 +43,6 @@ options:
     type: str
     choices: [load, place, verify]
     default: load
-  volumes:
-    description:
-      - For I(action=place), the data volume of every pod of the target, reached through a
-        store (usually C(type=pod) with the pod's init container).
-    type: list
-    elements: dict
-    suboptions:
-      name: {description: The pod's name (for messages)., type: str, required: true}
-      shard: {description: Shard index; 0 outside a cluster., type: int, default: 0}
-      primary:
-        description: The pod that loads the shard's file (one per shard).
-        type: bool
-        default: false
-      storage:
-        description: The volume's root, given as the I(storage) option is.
-        type: dict
-        required: true
   version:
     description: For I(action=place), the Redis version the target runs (its RDB format limit).
     type: str
@@ -70,15 +55,6 @@ options:
     type: str
     choices: [Redis, RedisSentinel, RedisCluster]
     default: Redis
-  pods:
-    description: The target's Redis pods (sentinels excluded); for I(action=load) and C(verify).
-    type: list
-    elements: dict
-    suboptions:
-      name: {description: Pod name., type: str, required: true}
-      host: {description: Pod IP., type: str, required: true}
-      port: {description: Redis port., type: int, default: 6379}
-      shard: {description: Shard index; 0 outside a cluster., type: int, default: 0}
   password:
     description: The target's password.
     type: str
@@ -106,7 +82,10 @@ options:
     type: int
     default: 3600
 extends_documentation_fragment:
+  - redisible_pods
   - redisible_storage
+  - redisible_storage.volumes
+  - redisible_storage.volume_storage
 notes:
   - Supports check mode (all the checks run; nothing is written).
   - Not idempotent by nature, every run replaces the target's data; the roles record a
@@ -132,6 +111,16 @@ EXAMPLES = r"""
         shard: 0
         storage: {type: pod, namespace: redis, pod: c-shard-0-1, container: restore-wait,
                   path: /data}
+    storage: {type: directory, path: /backups}
+
+- name: The same, from the waiting pods as k8s_info lists them
+  redis_restore:
+    name: nightly-20261128
+    action: place
+    kind: RedisCluster
+    version: "7.0"
+    pods: "{{ target_pods.resources | redisible_pods }}"
+    volume_storage: {type: pod, namespace: redis, path: /data}
     storage: {type: directory, path: /backups}
 
 - name: Restore last night's backup into the new cluster
@@ -166,11 +155,21 @@ seconds:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.redisible_backup import INSTANCE_KINDS, POD_OPTIONS
-from ansible.module_utils.redisible_backup_store import STORAGE_ARGUMENT, open_store
+from ansible.module_utils.redisible_backup import INSTANCE_KINDS
+from ansible.module_utils.redisible_backup_store import (
+    STORAGE_ARGUMENT,
+    STORAGE_OPTIONS,
+    open_store,
+)
+from ansible.module_utils.redisible_pods import POD_OPTIONS
 from ansible.module_utils.redisible_rdb import BackupError
 from ansible.module_utils.redisible_redis import HAS_REDIS, REDIS_IMPORT_ERROR
-from ansible.module_utils.redisible_restore import place_backup, restore_instance, verify_restore
+from ansible.module_utils.redisible_restore import (
+    place_backup,
+    pod_volumes,
+    restore_instance,
+    verify_restore,
+)
 
 
 def main():
@@ -183,6 +182,7 @@ def main():
             volumes=dict(type="list", elements="dict", options=dict(
                 name=dict(type="str", required=True), shard=dict(type="int", default=0),
                 primary=dict(type="bool", default=False), storage=STORAGE_ARGUMENT)),
+            volume_storage=dict(type="dict", options=STORAGE_OPTIONS),
             version=dict(type="str"),
             restore_name=dict(type="str", default=""),
             password=dict(type="str", no_log=True),
@@ -195,7 +195,9 @@ def main():
             timeout=dict(type="int", default=3600),
         ),
         required_if=[("action", "load", ["pods"]), ("action", "verify", ["pods"]),
-                     ("action", "place", ["volumes", "version"])],
+                     ("action", "place", ["version"]),
+                     ("action", "place", ["volumes", "volume_storage"], True)],
+        required_by={"volume_storage": "pods"},
         supports_check_mode=True,
     )
     if not HAS_REDIS:
@@ -204,7 +206,8 @@ def main():
     try:
         store = open_store(params["storage"])
         if params["action"] == "place":
-            volumes = [dict(v, store=open_store(v["storage"])) for v in params["volumes"]]
+            volumes = params["volumes"] or pod_volumes(params["pods"], params["volume_storage"])
+            volumes = [dict(v, store=open_store(v["storage"])) for v in volumes]
             result = place_backup(store, params["name"], volumes, params["kind"],
                                   params["version"], params["restore_name"],
                                   check_mode=module.check_mode)

@@ -30,56 +30,6 @@ description:
 version_added: "0.1.0"
 author: redisible contributors
 options:
-  redis_pods:
-    description: Every Redis pod, kept and leaving.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: Pod name, used in messages and the topology.
-        type: str
-        required: true
-      host:
-        description: IP address of the pod.
-        type: str
-        required: true
-      port:
-        description: Redis port.
-        type: int
-        default: 6379
-      ordinal:
-        description: Ordinal of the pod in its StatefulSet.
-        type: int
-        required: true
-      node_name:
-        description: Kubernetes node of the pod, for the topology and placement warnings.
-        type: str
-  sentinels:
-    description: Every sentinel pod.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: Pod name.
-        type: str
-        required: true
-      host:
-        description: IP address of the pod.
-        type: str
-        required: true
-      port:
-        description: Sentinel port.
-        type: int
-        default: 26379
-      ordinal:
-        description: Ordinal of the pod in its StatefulSet.
-        type: int
-        default: 0
-      node_name:
-        description: Kubernetes node of the pod.
-        type: str
   master_name:
     description: The name the sentinels monitor the master under (clients ask for it).
     type: str
@@ -121,6 +71,8 @@ options:
     description: Seconds the converge may take, waits for the sentinels included.
     type: int
     default: 300
+extends_documentation_fragment:
+  - redisible_pods.sentinel
 notes:
   - Supports check mode, which returns the actions the converge would take.
 requirements:
@@ -178,6 +130,7 @@ placement_conflicts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.redisible_pods import POD_OPTIONS, pod_options
 from ansible.module_utils.redisible_redis import HAS_REDIS, REDIS_IMPORT_ERROR
 
 try:
@@ -189,20 +142,12 @@ except ImportError:  # redis-py missing: reported below with a clear message
     converge = None
 
 
-def member_spec(port):
-    return dict(name=dict(type="str", required=True), host=dict(type="str", required=True),
-                port=dict(type="int", default=port), ordinal=dict(type="int", default=0),
-                node_name=dict(type="str"))
-
-
 def main():
-    redis_spec = member_spec(6379)
-    redis_spec["ordinal"] = dict(type="int", required=True)
     module = AnsibleModule(
         argument_spec=dict(
-            redis_pods=dict(type="list", elements="dict", required=True, options=redis_spec),
+            redis_pods=dict(type="list", elements="dict", required=True, options=POD_OPTIONS),
             sentinels=dict(type="list", elements="dict", required=True,
-                           options=member_spec(26379)),
+                           options=pod_options(26379)),
             master_name=dict(type="str", default="mymaster"),
             replicas=dict(type="int", required=True),
             quorum=dict(type="int", default=2),

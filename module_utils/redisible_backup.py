@@ -38,10 +38,8 @@ from ansible.module_utils.redisible_replication import (
 )
 from ansible.module_utils.redisible_replies import parse_cluster_nodes, reply_text, slot_ranges
 
-# Options the backup and restore modules share (one definition for both).
+# The kinds the backup and restore modules take (one definition for both).
 INSTANCE_KINDS = ["Redis", "RedisSentinel", "RedisCluster"]
-POD_OPTIONS = dict(name=dict(type="str", required=True), host=dict(type="str", required=True),
-                   port=dict(type="int", default=6379), shard=dict(type="int", default=0))
 
 HEADER_BYTES = 64 * 1024
 

@@ -19,12 +19,12 @@ from ansible.module_utils.redisible_cluster_state import (
     ClusterSettlingError,
     ClusterStateError,
     DesiredShape,
-    Pod,
     PodState,
     observed_owners,
     plan_converge,
     topology,
 )
+from ansible.module_utils.redisible_pods import Pod
 from ansible.module_utils.redisible_redis import Node, error_text
 from ansible.module_utils.redisible_replies import (
     SLOT_COUNT,
@@ -49,8 +49,7 @@ class ClusterConverger(object):
 
     def __init__(self, pods, shards, replicas_per_shard, password=None, timeout=300,
                  migration=None, log=None, progress=None):
-        self.pods = [Pod(p["name"], p["host"], p.get("port") or 6379, p["shard"], p["ordinal"],
-                         p.get("node_name")) for p in pods]
+        self.pods = [Pod.from_params(p) for p in pods]
         self.desired = DesiredShape(shards, replicas_per_shard)
         self.password = password
         self.timeout = timeout

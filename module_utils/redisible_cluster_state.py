@@ -30,27 +30,6 @@ class ClusterSettlingError(ClusterStateError):
 # ---------------------------------------------------------------------------------------------
 
 
-class Pod(object):
-    """A Redis pod the operator manages: where it answers and which shard slot it fills."""
-
-    __slots__ = ("name", "host", "port", "shard", "ordinal", "node_name")
-
-    def __init__(self, name, host, port, shard, ordinal, node_name=None):
-        self.name = name
-        self.host = host
-        self.port = int(port)
-        self.shard = int(shard)
-        self.ordinal = int(ordinal)
-        self.node_name = node_name
-
-    @property
-    def address(self):
-        return "%s:%d" % (self.host, self.port)
-
-    def __repr__(self):
-        return "Pod(%s %s)" % (self.name, self.address)
-
-
 class PodState(object):
     """What one pod said about itself and the cluster."""
 

@@ -38,3 +38,13 @@ def resource_coordinates(api_version, kind):
     """(group, version, plural) of one of our kinds."""
     group, _, version = api_version.rpartition("/")
     return group, version, PLURALS.get(kind, kind.lower() + "s")
+
+
+# One of our resources as a module's target (plugins/doc_fragments/redisible_k8s_target.py).
+TARGET_OPTIONS = dict(
+    api_version=dict(type="str", required=True),
+    kind=dict(type="str", required=True),
+    name=dict(type="str", required=True),
+    namespace=dict(type="str", required=True),
+    kubeconfig=dict(type="path"),
+)

@@ -10,6 +10,9 @@ __metaclass__ = type
 
 from ansible.module_utils.redisible_k8s_client import custom_objects_api, resource_coordinates
 
+# Kubernetes truncates longer Event messages itself (the kubelet at 1024 bytes).
+EVENT_MESSAGE_LIMIT = 1024
+
 CONDITION_FIELDS = ("type", "status", "reason", "message", "lastTransitionTime",
                     "observedGeneration")
 
@@ -84,3 +87,42 @@ def status_patcher(target):
         api.patch_namespaced_custom_object_status(group, version, target["namespace"], plural,
                                                   target["name"], {"status": status})
     return patch
+
+
+def warning_event(resource, reason, message, now):
+    """The Warning Event of one reason on ``resource`` (a custom resource as read), named
+    <resource>.<reason> so that a repeat counts up instead of piling up Events."""
+    metadata = resource["metadata"]
+    if len(message) > EVENT_MESSAGE_LIMIT:
+        message = message[:EVENT_MESSAGE_LIMIT - 3] + "..."
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "%s.%s" % (metadata["name"], reason.lower()),
+                     "namespace": metadata["namespace"]},
+        "involvedObject": {"apiVersion": resource["apiVersion"], "kind": resource["kind"],
+                           "name": metadata["name"], "namespace": metadata["namespace"],
+                           "uid": metadata.get("uid")},
+        "type": "Warning", "reason": reason, "message": message,
+        "source": {"component": "redisible"},
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+    }
+
+
+def record_warning(core, resource, reason, message, now):
+    """Creates the Warning Event, or counts a repeat of it (``core``: a CoreV1Api).
+    Returns {name, reason, count}."""
+    from kubernetes.client.rest import ApiException
+
+    event = warning_event(resource, reason, message, now)
+    name, namespace = event["metadata"]["name"], event["metadata"]["namespace"]
+    try:
+        core.create_namespaced_event(namespace, event)
+        return {"name": name, "reason": reason, "count": 1}
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    existing = core.read_namespaced_event(name, namespace)
+    count = (existing.count or 1) + 1
+    core.patch_namespaced_event(name, namespace, {"count": count, "lastTimestamp": now,
+                                                  "message": event["message"]})
+    return {"name": name, "reason": reason, "count": count}

@@ -238,12 +238,6 @@ def restore_refusals(manifest, target_kind, target_version, target_shards):
     return problems
 
 
-# A file placed in a volume before Redis first starts, and the marker that lets it start
-# (names the pods' restore-wait init container knows; see roles/common).
-PLACED_FILE = ".redisible-restore.rdb"
-RELEASE_MARKER = ".redisible-restore-done"
-
-
 def can_place(manifest, target_kind, target_shards):
     """Whether each file can go as it is into the volume of one master of a target that has
     not started yet: one file into a standalone, or one file per shard of a cluster (a

@@ -25,9 +25,8 @@ import uuid
 
 from ansible.module_utils.redisible_backup import _now, count_keys, in_parallel, observe_pods
 from ansible.module_utils.redisible_backup_store import copy_checked, file_problems, read_manifest
+from ansible.module_utils.redisible_placement import PLACED_FILE, RELEASE_MARKER, WAIT_CONTAINER
 from ansible.module_utils.redisible_rdb import (
-    PLACED_FILE,
-    RELEASE_MARKER,
     BackupError,
     choose_scratch_server,
     expected_key_range,
@@ -93,6 +92,22 @@ def restore_by_replication(store, name, manifest, master, password=None, timeout
 # ---------------------------------------------------------------------------------------------
 # Restore by placement: each file put in a master's volume before Redis first starts
 # ---------------------------------------------------------------------------------------------
+
+def pod_volumes(pods, volume_storage, redis_container="redis"):
+    """The data volumes of a target's pods (descriptions of redisible_pods.describe_pods) for
+    :func:`place_backup`: each pod's volume is ``volume_storage`` (a pod store) reached
+    through the pod's restore-wait init container while it waits, through Redis once it has
+    started; the pod of ordinal 0 is its shard's primary (the one that loads the file)."""
+    volumes = []
+    for pod in pods:
+        waiting = (pod.get("init_containers") or {}).get(WAIT_CONTAINER) == "running"
+        volumes.append({
+            "name": pod["name"], "shard": pod.get("shard") or 0,
+            "primary": (pod.get("ordinal") or 0) == 0,
+            "storage": dict(volume_storage, pod=pod["name"],
+                            container=WAIT_CONTAINER if waiting else redis_container)})
+    return volumes
+
 
 def _place_file(store, path, shard, volume):
     """Copies one backup file into ``volume`` as PLACED_FILE, checking its SHA-256 on the

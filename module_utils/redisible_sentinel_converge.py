@@ -14,12 +14,12 @@ __metaclass__ = type
 
 import time
 
+from ansible.module_utils.redisible_pods import Pod
 from ansible.module_utils.redisible_redis import Node, error_text
 from ansible.module_utils.redisible_replies import pairs_to_dict, reply_text
 from ansible.module_utils.redisible_sentinel_state import (
     PARKING_HOST,
     PARKING_PORT,
-    Member,
     RedisState,
     SentinelShape,
     SentinelState,
@@ -34,17 +34,14 @@ class SentinelConvergeError(Exception):
     pass
 
 
-def _member(spec):
-    return Member(spec["name"], spec["host"], spec.get("port") or 6379, spec.get("ordinal", 0),
-                  spec.get("node_name"))
 
 
 class SentinelConverger(object):
     """``redis_pods``/``sentinels``: dicts with name, host, port, ordinal, node_name."""
 
     def __init__(self, redis_pods, sentinels, shape, password=None, timeout=300, log=None):
-        self.redis_pods = [_member(p) for p in redis_pods]
-        self.sentinels = [_member(p) for p in sentinels]
+        self.redis_pods = [Pod.from_params(p) for p in redis_pods]
+        self.sentinels = [Pod.from_params(p, default_port=26379) for p in sentinels]
         self.shape = shape
         self.password = password
         self.timeout = timeout

@@ -44,26 +44,6 @@ class SentinelStateError(Exception):
     """A state the operator must not guess its way out of; the message is for humans."""
 
 
-class Member(object):
-    """A pod the operator manages (Redis or sentinel): where it answers and its ordinal."""
-
-    __slots__ = ("name", "host", "port", "ordinal", "node_name")
-
-    def __init__(self, name, host, port, ordinal=0, node_name=None):
-        self.name = name
-        self.host = host
-        self.port = int(port)
-        self.ordinal = int(ordinal)
-        self.node_name = node_name
-
-    @property
-    def address(self):
-        return "%s:%d" % (self.host, self.port)
-
-    def __repr__(self):
-        return "Member(%s %s)" % (self.name, self.address)
-
-
 class RedisState(object):
     """What one Redis pod said: INFO replication, key count, replica-priority."""
 

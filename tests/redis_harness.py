@@ -4,6 +4,7 @@ Nothing here imitates Redis: every helper starts or talks to a real server of th
 test (binaries installed by hack/install-redis-versions.sh).
 """
 
+import importlib.util
 import os
 import random
 import shutil
@@ -23,8 +24,8 @@ CACHE = os.environ.get("REDISIBLE_CACHE", os.path.expanduser("~/.cache/redisible
 ALL_VERSIONS = ("5.0", "6.0", "6.2", "7.0")
 PASSWORD = "s3cret-for-tests"
 REDIS_CLI = shutil.which("redis-cli") or os.path.join(CACHE, "redis", "7.0", "redis-cli")
-COMMON_ROLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "roles",
-                           "common")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMON_ROLE = os.path.join(ROOT, "roles", "common")
 
 
 def versions():
@@ -323,11 +324,22 @@ def common_defaults():
         return yaml.safe_load(handle)
 
 
+def redisible_filters():
+    """The roles' own filters (plugins/filter/redisible.py), as Ansible loads them."""
+    spec = importlib.util.spec_from_file_location(
+        "redisible_filters", os.path.join(ROOT, "plugins", "filter", "redisible.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FilterModule().filters()
+
+
 def restore_wait_script(directory):
     """The pods' restore-wait script (roles/common/templates/restore-wait.sh.j2) rendered as
     their ConfigMap carries it, written into ``directory``; returns its path."""
+    environment = jinja2.Environment()
+    environment.filters.update(redisible_filters())
     with open(os.path.join(COMMON_ROLE, "templates", "restore-wait.sh.j2")) as handle:
-        text = jinja2.Template(handle.read()).render(**common_defaults())
+        text = environment.from_string(handle.read()).render(**common_defaults())
     path = os.path.join(str(directory), "restore-wait.sh")
     with open(path, "w") as handle:
         handle.write(text)

@@ -13,7 +13,8 @@ import pytest
 from ansible.module_utils.redisible_backup import backup_instance
 from ansible.module_utils.redisible_backup_store import DirectoryStore, open_store
 from ansible.module_utils.redisible_cluster_converge import converge
-from ansible.module_utils.redisible_rdb import PLACED_FILE, RELEASE_MARKER, BackupError
+from ansible.module_utils.redisible_placement import PLACED_FILE, RELEASE_MARKER
+from ansible.module_utils.redisible_rdb import BackupError
 from ansible.module_utils.redisible_replies import slot_ranges
 from ansible.module_utils.redisible_restore import place_backup, verify_restore
 from data_harness import assert_same_data, snapshot, write_every_type
@@ -36,10 +37,12 @@ def run_restore_wait(script, data_dir, pending, file_name):
                           timeout=10, capture_output=True, text=True).stdout
 
 
-def test_names_shared_with_the_roles_are_spelled_once():
-    defaults = common_defaults()
-    assert defaults["redisible_restore_placed_file"] == PLACED_FILE
-    assert defaults["redisible_restore_marker"] == RELEASE_MARKER
+def test_names_shared_with_the_roles_are_spelled_once(tmp_path):
+    """The pods' script reads the protocol's names from redisible_placement, not a copy."""
+    assert not [k for k in common_defaults() if "placed" in k or "marker" in k]
+    with open(restore_wait_script(tmp_path)) as handle:
+        script = handle.read()
+    assert '"$data/%s"' % PLACED_FILE in script and '"$data/%s"' % RELEASE_MARKER in script
 
 
 def test_the_wait_outlives_the_exec_that_released_it(tmp_path):

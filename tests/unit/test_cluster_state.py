@@ -6,7 +6,6 @@ from ansible.module_utils.redisible_cluster_state import (
     ClusterSettlingError,
     ClusterStateError,
     DesiredShape,
-    Pod,
     PodState,
     plan_converge,
     plan_slot_cover,
@@ -14,6 +13,7 @@ from ansible.module_utils.redisible_cluster_state import (
     slot_targets,
     topology,
 )
+from ansible.module_utils.redisible_pods import Pod
 from ansible.module_utils.redisible_replies import format_slot_ranges, parse_cluster_nodes
 
 

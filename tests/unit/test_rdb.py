@@ -172,3 +172,20 @@ def test_scratch_server_matches_the_target_or_the_newest_older_one():
     with pytest.raises(BackupError) as caught:
         choose_scratch_server({"7.0": "/r70"}, "5.0.6")
     assert "5.0 or older" in str(caught.value)
+
+
+def test_waiting_pods_become_the_volumes_a_placement_writes():
+    from ansible.module_utils.redisible_restore import pod_volumes
+    pods = [{"name": "c-shard-1-0", "shard": 1, "ordinal": 0,
+             "init_containers": {"restore-wait": "running"}},
+            {"name": "c-shard-1-1", "shard": 1, "ordinal": 1,
+             "init_containers": {"restore-wait": "terminated"}}]
+    volumes = pod_volumes(pods, {"type": "pod", "namespace": "ns", "path": "/data"})
+    assert volumes == [
+        {"name": "c-shard-1-0", "shard": 1, "primary": True,
+         "storage": {"type": "pod", "namespace": "ns", "path": "/data", "pod": "c-shard-1-0",
+                     "container": "restore-wait"}},
+        # Released already: its init container is done, the volume is reached through Redis.
+        {"name": "c-shard-1-1", "shard": 1, "primary": False,
+         "storage": {"type": "pod", "namespace": "ns", "path": "/data", "pod": "c-shard-1-1",
+                     "container": "redis"}}]

@@ -1,8 +1,8 @@
 """Pure decisions over parsed Sentinel state, with literal INFO and SENTINEL replies."""
 
+from ansible.module_utils.redisible_pods import Pod
 from ansible.module_utils.redisible_replies import pairs_to_dict, parse_info, parse_replica_lines
 from ansible.module_utils.redisible_sentinel_state import (
-    Member,
     RedisState,
     SentinelShape,
     SentinelState,
@@ -34,11 +34,11 @@ PARKED = replica_info("127.0.0.1:1", link="down", offset=0)
 
 
 def pod(ordinal, host=None):
-    return Member("r-%d" % ordinal, host or "10.0.0.%d" % (ordinal + 1), 6379, ordinal)
+    return Pod("r-%d" % ordinal, host or "10.0.0.%d" % (ordinal + 1), 6379, ordinal=ordinal)
 
 
 def sentinel_member(ordinal):
-    return Member("s-%d" % ordinal, "10.0.1.%d" % (ordinal + 1), 26379, ordinal)
+    return Pod("s-%d" % ordinal, "10.0.1.%d" % (ordinal + 1), 26379, ordinal=ordinal)
 
 
 def redis(ordinal, info, dbsize=10, priority=100, host=None):

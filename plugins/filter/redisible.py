@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright: redisible contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters through which the roles reach what module_utils defines once:
+
+- ``redisible_pods``: ``k8s_info`` pod objects -> the pod descriptions every module takes
+  (``redisible_pods.describe_pods``: name, host, port, shard, ordinal from the pod-index
+  label, node_name, init container states); ``running=true`` keeps Running pods only.
+- ``redisible_placement``: a name of the restore-by-placement protocol
+  (``'placed_file' | redisible_placement``; ``redisible_placement.NAMES``).
+
+module_utils files of ours are not importable on the controller, so the two self-contained
+ones are loaded from the configured module_utils path.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import importlib.util
+import os
+
+from ansible import constants as C
+from ansible.errors import AnsibleFilterError
+
+_LOADED = {}
+
+
+def _module_utils(name):
+    if name not in _LOADED:
+        here = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "module_utils")
+        paths = list(C.config.get_config_value("DEFAULT_MODULE_UTILS_PATH") or []) + [here]
+        for path in paths:
+            candidate = os.path.join(path, name + ".py")
+            if os.path.exists(candidate):
+                spec = importlib.util.spec_from_file_location("_redisible_" + name, candidate)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                _LOADED[name] = module
+                break
+        else:
+            raise AnsibleFilterError("%s.py is in none of the module_utils paths %s"
+                                     % (name, paths))
+    return _LOADED[name]
+
+
+def redisible_pods(resources, port=6379, running=False):
+    return _module_utils("redisible_pods").describe_pods(resources, int(port), bool(running))
+
+
+def redisible_placement(name):
+    names = _module_utils("redisible_placement").NAMES
+    if name not in names:
+        raise AnsibleFilterError("no placement name %r (known: %s)" % (name, ", ".join(names)))
+    return names[name]
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"redisible_pods": redisible_pods, "redisible_placement": redisible_placement}

@@ -1,0 +1,50 @@
+"""The one pod description: from k8s_info pod objects (literal API objects) to what the
+modules take, through the same filter the roles use."""
+
+from ansible.module_utils.redisible_pods import POD_INDEX_LABEL, Pod, describe_pods
+from redis_harness import redisible_filters
+
+
+def k8s_pod(name, ip="10.88.0.5", phase="Running", labels=None, node="node-a", **extra):
+    pod = {"metadata": {"name": name, "labels": dict(labels or {})},
+           "spec": {"nodeName": node}, "status": {"phase": phase}}
+    if ip:
+        pod["status"]["podIP"] = ip
+    pod["metadata"].update(extra.pop("metadata", {}))
+    pod["status"].update(extra.pop("status", {}))
+    return pod
+
+
+def test_descriptions_take_shard_and_ordinal_from_labels():
+    pods = [k8s_pod("c-shard-1-2", labels={"redis.redisible.io/shard": "1",
+                                            POD_INDEX_LABEL: "2"}),
+            k8s_pod("c-shard-0-0", ip="10.88.0.4", labels={"redis.redisible.io/shard": "0",
+                                                           POD_INDEX_LABEL: "0"}, node=None)]
+    assert describe_pods(pods, 6379) == [
+        {"name": "c-shard-0-0", "host": "10.88.0.4", "port": 6379, "shard": 0, "ordinal": 0,
+         "node_name": None, "init_containers": {}},
+        {"name": "c-shard-1-2", "host": "10.88.0.5", "port": 6379, "shard": 1, "ordinal": 2,
+         "node_name": "node-a", "init_containers": {}}]
+
+
+def test_the_ordinal_falls_back_to_the_name_on_clusters_without_the_index_label():
+    assert describe_pods([k8s_pod("ha-sentinel-11")], 26379)[0]["ordinal"] == 11
+
+
+def test_pods_being_deleted_or_without_ip_are_left_out_and_running_filters_phase():
+    pods = [k8s_pod("r-0"), k8s_pod("r-1", ip=None),
+            k8s_pod("r-2", metadata={"deletionTimestamp": "2026-12-01T00:00:00Z"}),
+            k8s_pod("r-3", phase="Pending", status={"initContainerStatuses": [
+                {"name": "restore-wait", "state": {"running": {}}}]})]
+    assert [p["name"] for p in describe_pods(pods)] == ["r-0", "r-3"]
+    assert describe_pods(pods)[1]["init_containers"] == {"restore-wait": "running"}
+    assert [p["name"] for p in describe_pods(pods, running=True)] == ["r-0"]
+
+
+def test_the_roles_filter_and_the_modules_read_the_same_description():
+    filters = redisible_filters()
+    described = filters["redisible_pods"]([k8s_pod("r-0")], "6380")
+    pod = Pod.from_params(described[0])
+    assert (pod.name, pod.address, pod.shard, pod.ordinal, pod.node_name) == (
+        "r-0", "10.88.0.5:6380", 0, 0, "node-a")
+    assert filters["redisible_placement"]("wait_container") == "restore-wait"
