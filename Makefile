@@ -54,9 +54,8 @@ demo: ## Main job: the operator on Kubernetes (local one unless KUBECONFIG answe
 	$(PY) hack/demo_k8s.py
 
 demo-down: ## Stop the demo's operator and the local Kubernetes
-	@# The operator runs in its own process group with its runner children: stop them all.
-	-kill -9 -- -$$(cat $${REDISIBLE_CLUSTER_DIR:-/var/lib/redisible-cluster}/run/demo-operator.pid) 2>/dev/null
-	-pkill -9 -f "RedisCluster/redisible-demo/"
+	@# The operator and every run it started (in sessions of their own) are its descendants.
+	-hack/kill-tree.sh $$(cat $${REDISIBLE_CLUSTER_DIR:-/var/lib/redisible-cluster}/run/demo-operator.pid 2>/dev/null)
 	-rm -f $${REDISIBLE_CLUSTER_DIR:-/var/lib/redisible-cluster}/run/demo-operator.pid
 	local-cluster/cluster.sh down
 
@@ -68,8 +67,8 @@ run: ## Run the operator out of cluster against KUBECONFIG (built by cluster-up)
 	ANSIBLE_ROLES_PATH=$(CURDIR)/roles ANSIBLE_LIBRARY=$(CURDIR)/library \
 	ANSIBLE_MODULE_UTILS=$(CURDIR)/module_utils ansible-operator run --watches-file=./watches.yaml
 
-deploy: ## Install CRDs, RBAC and the operator Deployment into KUBECONFIG's cluster
-	kubectl apply -k config/default
+deploy: ## Install CRDs, RBAC and the operator Deployment (image IMG) into KUBECONFIG's cluster
+	hack/deploy.sh apply $(IMG)
 
 undeploy: ## Remove what deploy installed
-	kubectl delete -k config/default --ignore-not-found
+	hack/deploy.sh delete $(IMG)

@@ -31,9 +31,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, ROOT)
 
-import conftest  # noqa: E402,F401  (module_utils on the import path)
 import redis  # noqa: E402
 from ansible.module_utils.redisible_backup import backup_instance  # noqa: E402
 from ansible.module_utils.redisible_backup_store import DirectoryStore  # noqa: E402
@@ -44,6 +43,8 @@ from redis_harness import (  # noqa: E402
     RedisProcess,
     restore_wait_script,
 )
+
+import harness  # noqa: E402,F401  (module_utils and the harness modules on the import path)
 
 KEYS = int(os.environ.get("BENCH_KEYS", "1000000"))
 VERSION = os.environ.get("BENCH_VERSION", "7.0")

@@ -20,12 +20,13 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, ROOT)
 
-import conftest  # noqa: E402,F401  (module_utils on the import path)
 from ansible.module_utils.redisible_cluster_converge import converge  # noqa: E402
 from redis.crc import key_slot  # noqa: E402
 from redis_harness import PASSWORD, REDIS_CLI, ClusterPods  # noqa: E402
+
+import harness  # noqa: E402,F401  (module_utils and the harness modules on the import path)
 
 KEYS = int(os.environ.get("BENCH_KEYS", "1000000"))
 ONLY = set(os.environ.get("BENCH_ONLY", "ours,cli,cli1000,raw").split(","))

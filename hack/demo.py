@@ -14,9 +14,10 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-
+sys.path.insert(0, ROOT)
 from redis_harness import PASSWORD, ClusterPods, cluster_check, load_keys, missing_or_wrong  # noqa: E402
+
+import harness  # noqa: E402,F401  (module_utils and the harness modules on the import path)
 
 
 def converge(pods, shards, replicas):

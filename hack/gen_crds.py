@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Generate config/crd/bases/*.yaml from one definition of the fields every kind shares.
 
-Run `make crds` after editing; tests/unit/test_crds.py fails when the committed CRDs differ
-from what this prints. Owned redis.conf directives come from module_utils so that the CRD, the
-role's validation and the tests reject the same list.
+Run `make crds` after editing; test_committed_crds_match_the_generator (tests/unit/
+test_manifests.py) fails when the committed CRDs differ from what this prints. Owned redis.conf
+directives come from module_utils so that the CRD, the role's validation and the tests reject
+the same list.
 """
 
 import copy

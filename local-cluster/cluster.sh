@@ -48,6 +48,21 @@ wait_for() { # wait_for SECONDS WHAT COMMAND...
   done
 }
 
+stop_shims() { # the containerd shims of this cluster's containerd (-address is our socket)
+  local cmdline pid args i
+  for cmdline in /proc/[0-9]*/cmdline; do
+    pid=${cmdline#/proc/}
+    pid=${pid%/cmdline}
+    mapfile -d '' args <"$cmdline" 2>/dev/null || continue
+    [ "${args[0]:-}" ] && [ "${args[0]##*/}" = containerd-shim-runc-v2 ] || continue
+    for ((i = 1; i < ${#args[@]} - 1; i++)); do
+      if [ "${args[$i]}" = -address ] && [ "${args[$((i + 1))]}" = "$sock" ]; then
+        kill -9 "$pid" 2>/dev/null || true
+      fi
+    done
+  done
+}
+
 install_packages() {
   local wanted=(etcd-server containerd runc containernetworking-plugins iptables conntrack socat
                 umoci skopeo busybox-static openssl iproute2 dnsutils) missing=()
@@ -198,7 +213,7 @@ EOF
   if ! running containerd; then
     # Pod sandboxes of a previous run (its processes were killed, not stopped) keep their
     # network namespaces and addresses on the bridge: remove them before IPs are reused.
-    pkill -f "containerd-shim-runc-v2 -namespace k8s.io" 2>/dev/null || true
+    stop_shims
     for netns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
       ip netns delete "$netns" 2>/dev/null || true
     done
@@ -351,7 +366,7 @@ down() {
     rm -f "$state/run/$name.pid"
   done
   # Containers outlive containerd's daemon: stop their shims, then release their mounts.
-  pkill -f "containerd-shim-runc-v2 -namespace k8s.io" 2>/dev/null || true
+  stop_shims
   sleep 1
   awk -v root="$state/" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r | \
     while read -r mountpoint; do umount -l "$mountpoint" 2>/dev/null || true; done

@@ -1,16 +1,15 @@
-"""Test setup: make ``ansible.module_utils.redisible_*`` importable from this checkout."""
+"""Test setup: ``ansible.module_utils.redisible_*`` and the harness modules (harness/)
+importable from this checkout."""
 
 import os
 import sys
 
-import ansible.module_utils
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULE_UTILS = os.path.join(ROOT, "module_utils")
-if MODULE_UTILS not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(MODULE_UTILS)
+sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+import harness  # noqa: E402,F401  (module_utils and the harness modules on the import path)
 
 
 @pytest.hookimpl(hookwrapper=True)

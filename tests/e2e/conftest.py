@@ -51,10 +51,10 @@ def operator_namespace(tmp_path_factory):
              "--health-probe-bind-address", "127.0.0.1:0", "--metrics-bind-address", "0"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     yield namespace, log_path
-    proc.kill()
+    # ansible-runner starts playbooks in sessions of their own; they are still the
+    # operator's descendants: stop the whole tree.
+    subprocess.run([os.path.join(ROOT, "hack", "kill-tree.sh"), str(proc.pid)], check=False)
     proc.wait()
-    # ansible-runner starts playbooks in sessions of their own: stop this namespace's runs.
-    subprocess.run(["pkill", "-9", "-f", "v1alpha1/[A-Za-z]*/%s/" % namespace], check=False)
     for kind in ("redis", "redissentinels", "redisclusters", "redisbackups"):
         for item in get_json(kind, "-n", namespace)["items"]:
             kubectl("patch", kind, item["metadata"]["name"], "-n", namespace,

@@ -4,20 +4,16 @@ config/samples/backup-restore, with a real S3-compatible server (moto) as the st
 import base64
 import json
 import os
-import sys
 import time
 
 import pytest
 import redis
 import yaml
+from data_harness import assert_same_data, snapshot, write_every_type  # noqa: E402
 from redis.cluster import ClusterNode, RedisCluster
+from s3_harness import MotoServer  # noqa: E402
 from test_operator import wait_ready
 from test_rediscluster_playbook import E2E_MARKS, ROOT, condition, get_json, kubectl
-
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-
-from data_harness import assert_same_data, snapshot, write_every_type  # noqa: E402
-from s3_harness import MotoServer  # noqa: E402
 
 pytestmark = E2E_MARKS
 

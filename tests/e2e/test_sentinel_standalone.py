@@ -3,19 +3,15 @@
 import base64
 import json
 import os
-import sys
 import time
 
 import redis
 import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from sentinel_harness import SentinelWriter  # noqa: E402
 from test_operator import wait_ready
 from test_rediscluster_playbook import E2E_MARKS, ROOT, condition, get_json, kubectl
-
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-
-from sentinel_harness import SentinelWriter  # noqa: E402
 
 pytestmark = E2E_MARKS
 
