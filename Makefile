@@ -63,9 +63,7 @@ demo-local: ## No Kubernetes: a cluster of redis-server processes on loopback, g
 	$(PY) hack/demo.py
 
 run: ## Run the operator out of cluster against KUBECONFIG (built by cluster-up)
-	PATH=$(CURDIR)/$(VENV)/bin:$(REDISIBLE_CACHE)/k8s-bin:$$PATH \
-	ANSIBLE_ROLES_PATH=$(CURDIR)/roles ANSIBLE_LIBRARY=$(CURDIR)/library \
-	ANSIBLE_MODULE_UTILS=$(CURDIR)/module_utils ansible-operator run --watches-file=./watches.yaml
+	hack/run-operator.sh
 
 deploy: ## Install CRDs, RBAC and the operator Deployment (image IMG) into KUBECONFIG's cluster
 	hack/deploy.sh apply $(IMG)

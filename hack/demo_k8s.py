@@ -14,7 +14,6 @@ The operator keeps running afterwards (its pid and log are under the cluster sta
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -24,8 +23,6 @@ from redis.cluster import ClusterNode, RedisCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATE = os.environ.get("REDISIBLE_CLUSTER_DIR", "/var/lib/redisible-cluster")
-BIN = os.path.join(os.environ.get("REDISIBLE_CACHE", os.path.expanduser("~/.cache/redisible")),
-                   "k8s-bin")
 NAMESPACE = "redisible-demo"
 
 
@@ -56,19 +53,13 @@ def start_operator():
             return
         except (OSError, ValueError):
             pass
-    binary = shutil.which("ansible-operator") or os.path.join(BIN, "ansible-operator")
-    env = dict(os.environ, WATCH_NAMESPACE=NAMESPACE,
-               PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"],
-               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"),
-               ANSIBLE_LIBRARY=os.path.join(ROOT, "library"),
-               ANSIBLE_MODULE_UTILS=os.path.join(ROOT, "module_utils"),
-               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    env = dict(os.environ, WATCH_NAMESPACE=NAMESPACE)
     os.makedirs(os.path.dirname(pid_file), exist_ok=True)
     log_path = os.path.join(STATE, "logs", "demo-operator.log")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "a") as log:
         proc = subprocess.Popen(
-            [binary, "run", "--watches-file", os.path.join(ROOT, "watches.yaml"),
+            [os.path.join(ROOT, "hack", "run-operator.sh"),
              "--health-probe-bind-address", "127.0.0.1:0", "--metrics-bind-address", "0"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     with open(pid_file, "w") as handle:

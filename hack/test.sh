@@ -32,7 +32,10 @@ else
   echo "[test] local cluster up in $(( $(date +%s) - started ))s"
   export KUBECONFIG=$REDISIBLE_CLUSTER_DIR/admin.kubeconfig
 fi
-REDISIBLE_E2E=1 .venv/bin/python -m pytest -m e2e --durations=10 "$@"
+# Two workers, each with its own operator and namespace (tests/e2e/conftest.py): the cases
+# mostly wait on pods and Redis, so they overlap well on two cores.
+REDISIBLE_E2E=1 .venv/bin/python -m pytest -m e2e -n "${REDISIBLE_E2E_WORKERS:-2}" --dist load \
+  --durations=15 "$@"
 # The operator-sdk layout's own check: the molecule scenario against the same cluster.
 # reset first: molecule keeps "prepared" in ~/.ansible/tmp across runs, and with nothing to
 # destroy (delegated driver) a later run would skip prepare (no namespace, no operator).

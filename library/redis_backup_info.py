@@ -26,6 +26,12 @@ options:
         what does not match is listed in C(problems) (the module does not fail for it).
     type: bool
     default: false
+  target_kind:
+    description:
+      - With I(name), the kind of the instance the backup would be restored into; the result
+        then carries C(load_plan).
+    type: str
+    choices: [Redis, RedisSentinel, RedisCluster]
 extends_documentation_fragment:
   - redisible_storage
 notes:
@@ -53,6 +59,12 @@ location:
   description: Where the backup is, for people (a URL, a path, or a pod and path).
   returned: when name is given
   type: str
+load_plan:
+  description:
+    - How a load into a running target of I(target_kind) goes - method (C(replication) or
+      C(keys)) and needs_loader (a loader pod holds each file while its keys are sent).
+  returned: when name and target_kind are given and the manifest is usable
+  type: dict
 backups:
   description: Names of the complete backups.
   returned: when name is not given
@@ -60,18 +72,20 @@ backups:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.redisible_backup import INSTANCE_KINDS
 from ansible.module_utils.redisible_backup_store import (
     STORAGE_ARGUMENT,
     file_problems,
     open_store,
     read_manifest,
 )
-from ansible.module_utils.redisible_rdb import BackupError, manifest_problems
+from ansible.module_utils.redisible_rdb import BackupError, load_plan, manifest_problems
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(name=dict(type="str"), verify=dict(type="bool", default=False),
+                           target_kind=dict(type="str", choices=INSTANCE_KINDS),
                            storage=STORAGE_ARGUMENT),
         supports_check_mode=True,
     )
@@ -83,8 +97,11 @@ def main():
             problems = manifest_problems(manifest)
             if module.params["verify"] and not problems:
                 problems = file_problems(store, name, manifest)
-            module.exit_json(changed=False, manifest=manifest, problems=problems,
-                             location=store.describe(name))
+            result = dict(changed=False, manifest=manifest, problems=problems,
+                          location=store.describe(name))
+            if module.params["target_kind"] and not manifest_problems(manifest):
+                result["load_plan"] = load_plan(manifest, module.params["target_kind"])
+            module.exit_json(**result)
         module.exit_json(changed=False, backups=store.list_backups())
     except BackupError as exc:
         module.fail_json(msg=str(exc))

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.module_utils.redisible_pods import keeps_pod
 from ansible.module_utils.redisible_replies import SLOT_COUNT, format_slot_ranges
 
 
@@ -84,7 +85,7 @@ class DesiredShape(object):
         self.replicas_per_shard = replicas_per_shard
 
     def keeps(self, pod):
-        return pod.shard < self.shards and pod.ordinal <= self.replicas_per_shard
+        return keeps_pod(pod.shard, pod.ordinal, self.shards, self.replicas_per_shard + 1)
 
 
 # ---------------------------------------------------------------------------------------------

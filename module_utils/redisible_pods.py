@@ -105,3 +105,32 @@ def describe_pods(resources, port=6379, running=False):
             "init_containers": _container_states(status.get("initContainerStatuses")),
         })
     return sorted(described, key=lambda entry: entry["name"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Membership: which pods the desired shape keeps (the one rule the planners and the roles use)
+# ---------------------------------------------------------------------------------------------
+
+def keeps_pod(shard, ordinal, shards, pods_per_shard):
+    """Whether the pod at (shard, ordinal) stays: its StatefulSet is one of the first
+    ``shards`` and its ordinal is below ``pods_per_shard``. A leaving pod is emptied by the
+    converge (slots moved, master handed over) before its StatefulSet shrinks."""
+    return int(shard) < int(shards) and int(ordinal) < int(pods_per_shard)
+
+
+def statefulset_plan(existing, shards, pods_per_shard):
+    """The size of every shard StatefulSet, kept and leaving. ``existing``: shard index ->
+    current replicas (keys may be strings, as they come from YAML). Each entry: shard,
+    replicas (what to apply now: leaving pods stay until the converge has emptied them),
+    desired_replicas (after that) and removed_ordinals (the leaving pods of the shard)."""
+    current = dict((int(shard), int(replicas)) for shard, replicas in (existing or {}).items())
+    highest = max(current) if current else -1
+    plan = []
+    for shard in range(max(int(shards), highest + 1)):
+        have = current.get(shard, 0)
+        want = sum(1 for ordinal in range(max(int(pods_per_shard), have))
+                   if keeps_pod(shard, ordinal, shards, pods_per_shard))
+        plan.append({"shard": shard, "replicas": max(want, have), "desired_replicas": want,
+                     "removed_ordinals": [o for o in range(max(want, have))
+                                          if not keeps_pod(shard, o, shards, pods_per_shard)]})
+    return plan

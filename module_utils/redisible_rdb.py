@@ -266,6 +266,15 @@ def restore_method(manifest, target_kind, target_shards, waiting=False):
     return "keys"
 
 
+def load_plan(manifest, target_kind):
+    """How a backup goes into a running target (placement, into a target that waits for it,
+    is decided when the pods are released): the method, and whether it needs a loader pod on
+    the target's image to hold each file while its keys are sent ('keys'). One file into a
+    standalone loads by replication, anything else key by key."""
+    method = restore_method(manifest, target_kind, 1)
+    return {"method": method, "needs_loader": method == "keys"}
+
+
 def backups_to_prune(backups, keep_last=None, keep_days=None, now=None):
     """Which completed backups a retention policy removes. ``backups``: (name, completed epoch
     seconds). A backup is kept when it is among the newest ``keep_last`` or younger than

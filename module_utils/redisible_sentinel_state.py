@@ -24,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.module_utils.redisible_pods import keeps_pod
 from ansible.module_utils.redisible_replies import parse_info, parse_replica_lines
 
 # Pods start as replicas of this address: a Redis that restarts waits for the operator or the
@@ -170,7 +171,7 @@ class SentinelShape(object):
         self.previous_master = previous_master
 
     def keeps(self, pod):
-        return pod.ordinal < self.replicas
+        return keeps_pod(0, pod.ordinal, 1, self.replicas)
 
 
 class SentinelPlan(object):

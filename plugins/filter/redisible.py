@@ -6,6 +6,8 @@
 - ``redisible_pods``: ``k8s_info`` pod objects -> the pod descriptions every module takes
   (``redisible_pods.describe_pods``: name, host, port, shard, ordinal from the pod-index
   label, node_name, init container states); ``running=true`` keeps Running pods only.
+- ``redisible_statefulset_plan``: the size of every shard StatefulSet, kept and leaving
+  (``redisible_pods.statefulset_plan``: the membership rule the planners use too).
 - ``redisible_placement``: a name of the restore-by-placement protocol
   (``'placed_file' | redisible_placement``; ``redisible_placement.NAMES``).
 
@@ -49,6 +51,10 @@ def redisible_pods(resources, port=6379, running=False):
     return _module_utils("redisible_pods").describe_pods(resources, int(port), bool(running))
 
 
+def redisible_statefulset_plan(existing, shards, pods_per_shard):
+    return _module_utils("redisible_pods").statefulset_plan(existing, shards, pods_per_shard)
+
+
 def redisible_placement(name):
     names = _module_utils("redisible_placement").NAMES
     if name not in names:
@@ -58,4 +64,5 @@ def redisible_placement(name):
 
 class FilterModule(object):
     def filters(self):
-        return {"redisible_pods": redisible_pods, "redisible_placement": redisible_placement}
+        return {"redisible_pods": redisible_pods, "redisible_placement": redisible_placement,
+                "redisible_statefulset_plan": redisible_statefulset_plan}

@@ -1,7 +1,6 @@
 """Shared by the e2e tests: the operator, started once per module against a namespace."""
 
 import os
-import shutil
 import socket
 import subprocess
 import uuid
@@ -9,46 +8,43 @@ import uuid
 import pytest
 from test_rediscluster_playbook import ROOT, get_json, kubectl
 
-BIN = os.path.join(os.environ.get("REDISIBLE_CACHE", os.path.expanduser("~/.cache/redisible")),
-                   "k8s-bin")
+
+def proxy_port():
+    """The API proxy port of this worker's operator (the runtime writes it into the roles'
+    kubeconfig): 8888 for the first xdist worker, one more for each next one, so that the
+    workers' operators run side by side, each watching its own namespace."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 8888 + int(worker[2:] or 0)
 
 
-PROXY_PORT = 8888  # ansible-operator v1.39 writes this port into the roles' kubeconfig
-
-
-def assert_proxy_port_free():
-    """One operator per machine: a second one cannot start its proxy, and would then never
-    reconcile anything. Say so instead of timing out later."""
+def assert_proxy_port_free(port):
+    """An operator whose proxy cannot start never reconciles anything: say so instead of
+    timing out later."""
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", PROXY_PORT))
+            sock.bind(("127.0.0.1", port))
         except OSError:
             holders = subprocess.run(["pgrep", "-af", "ansible-operator run"],
                                      capture_output=True, text=True).stdout
             raise AssertionError("port %d is taken (another operator?): %s" % (
-                PROXY_PORT, holders.strip() or "unknown process"))
+                port, holders.strip() or "unknown process"))
 
 
 @pytest.fixture(scope="module")
 def operator_namespace(tmp_path_factory):
-    assert_proxy_port_free()
+    port = proxy_port()
+    assert_proxy_port_free(port)
     namespace = "op-%s" % uuid.uuid4().hex[:6]
     kubectl("apply", "-k", os.path.join(ROOT, "config", "crd"))
     kubectl("create", "namespace", namespace)
-    binary = shutil.which("ansible-operator") or os.path.join(BIN, "ansible-operator")
-    venv_bin = os.path.join(ROOT, ".venv", "bin")
-    env = dict(os.environ, WATCH_NAMESPACE=namespace,
-               PATH=venv_bin + os.pathsep + os.environ["PATH"],
-               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"),
-               ANSIBLE_LIBRARY=os.path.join(ROOT, "library"),
-               ANSIBLE_MODULE_UTILS=os.path.join(ROOT, "module_utils"),
-               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    env = dict(os.environ, WATCH_NAMESPACE=namespace)
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [binary, "run", "--watches-file", os.path.join(ROOT, "watches.yaml"),
-             "--health-probe-bind-address", "127.0.0.1:0", "--metrics-bind-address", "0"],
+            [os.path.join(ROOT, "hack", "run-operator.sh"),
+             "--health-probe-bind-address", "127.0.0.1:0", "--metrics-bind-address", "0",
+             "--proxy-port", str(port)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     yield namespace, log_path
     # ansible-runner starts playbooks in sessions of their own; they are still the

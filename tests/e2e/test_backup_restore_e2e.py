@@ -50,6 +50,17 @@ def sample_documents(mode, namespace, moto, bucket):
     return {d["kind"]: d for d in documents}
 
 
+def wait_log(path, *needles, timeout=120):
+    """Until one line of the operator log holds every needle."""
+    deadline = time.time() + timeout
+    while True:
+        with open(path) as handle:
+            if any(all(n in line for n in needles) for line in handle):
+                return
+        assert time.time() < deadline, "no operator log line with %s" % (needles,)
+        time.sleep(2)
+
+
 def apply(*documents):
     kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(d) for d in documents))
 
@@ -208,6 +219,10 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
         log = handle.read()
     for secret in (password, target_password, moto.SECRET_KEY):
         assert secret not in log, "a secret leaked into the operator log"
+    # A finished one-off backup and restore are not looked at every 30 s any more: the
+    # runtime honours the roles' requeue_after (its next reconcile says so in its log).
+    for finished in (docs["RedisBackup"]["metadata"]["name"], restore["metadata"]["name"]):
+        wait_log(log_path, '"name":"%s"' % finished, "Set the reconciliation to occur after 1h0m0s")
 
     # deletePolicy Delete: the stored backup goes with the RedisBackup.
     kubectl("delete", "redisbackup", docs["RedisBackup"]["metadata"]["name"], "-n", namespace,
@@ -238,6 +253,11 @@ def test_blocked_backup_and_damaged_backup_are_reported(operator_namespace, moto
     degraded = condition(resource, "Degraded")
     assert degraded.get("status") == "True" and degraded.get("reason") == "InstanceNotReady"
     assert "Redis nothing-here not found" in degraded.get("message", "")
+    # Degraded comes with a Warning Event on the RedisBackup, counted up on repeats.
+    events = get_json("events", "-n", namespace, "--field-selector",
+                      "involvedObject.name=orphan,reason=InstanceNotReady")["items"]
+    assert [e["type"] for e in events] == ["Warning"], events
+    assert "Redis nothing-here not found" in events[0]["message"], events
 
     # A backup whose file does not match its manifest: refused before any target exists.
     body = b"REDIS0009" + b"\0" * 100

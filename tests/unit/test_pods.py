@@ -48,3 +48,31 @@ def test_the_roles_filter_and_the_modules_read_the_same_description():
     assert (pod.name, pod.address, pod.shard, pod.ordinal, pod.node_name) == (
         "r-0", "10.88.0.5:6380", 0, 0, "node-a")
     assert filters["redisible_placement"]("wait_container") == "restore-wait"
+
+
+def test_one_membership_rule_sizes_the_statefulsets_and_drives_the_planners():
+    from ansible.module_utils.redisible_cluster_state import DesiredShape
+    from ansible.module_utils.redisible_pods import keeps_pod, statefulset_plan
+    from ansible.module_utils.redisible_sentinel_state import SentinelShape
+
+    # 4 shards of 3 pods shrinking to 3 shards of 2: shard 3 leaves whole, ordinal 2 leaves.
+    plan = statefulset_plan({"0": 3, "1": 3, "2": 3, "3": 3}, 3, 2)
+    assert [(g["shard"], g["replicas"], g["desired_replicas"], g["removed_ordinals"])
+            for g in plan] == [(0, 3, 2, [2]), (1, 3, 2, [2]), (2, 3, 2, [2]),
+                               (3, 3, 0, [0, 1, 2])]
+    # Growing: new shards and pods appear at once, nothing is removed.
+    assert [(g["replicas"], g["removed_ordinals"]) for g in statefulset_plan({0: 1}, 2, 2)] == [
+        (2, []), (2, [])]
+    assert statefulset_plan({}, 1, 3) == [{"shard": 0, "replicas": 3, "desired_replicas": 3,
+                                           "removed_ordinals": []}]
+    # The planners ask the same rule.
+    shape = DesiredShape(3, 1)
+    for shard, ordinal in [(0, 0), (2, 1), (2, 2), (3, 0)]:
+        assert shape.keeps(Pod("p", "h", shard=shard, ordinal=ordinal)) == keeps_pod(
+            shard, ordinal, 3, 2)
+    sentinel = SentinelShape("m", 3, 2)
+    assert [sentinel.keeps(Pod("r", "h", ordinal=o)) for o in range(5)] == [
+        True, True, True, False, False]
+    # And the roles reach it through their filter.
+    assert redisible_filters()["redisible_statefulset_plan"]({"0": 3}, 1, 2) == [
+        {"shard": 0, "replicas": 3, "desired_replicas": 2, "removed_ordinals": [2]}]

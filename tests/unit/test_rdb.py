@@ -189,3 +189,14 @@ def test_waiting_pods_become_the_volumes_a_placement_writes():
         {"name": "c-shard-1-1", "shard": 1, "primary": False,
          "storage": {"type": "pod", "namespace": "ns", "path": "/data", "pod": "c-shard-1-1",
                      "container": "redis"}}]
+
+
+def test_the_load_plan_is_decided_once_from_the_manifest_and_the_target_kind():
+    from ansible.module_utils.redisible_rdb import load_plan
+    one = {"shards": [{"file": "shard-0.rdb"}]}
+    three = {"shards": [{"file": "shard-%d.rdb" % i} for i in range(3)]}
+    assert load_plan(one, "Redis") == {"method": "replication", "needs_loader": False}
+    assert load_plan(three, "Redis") == {"method": "keys", "needs_loader": True}
+    # A sentinel master is never made a replica; a cluster routes keys by slot.
+    assert load_plan(one, "RedisSentinel") == {"method": "keys", "needs_loader": True}
+    assert load_plan(three, "RedisCluster") == {"method": "keys", "needs_loader": True}
