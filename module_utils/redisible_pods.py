@@ -127,10 +127,10 @@ def statefulset_plan(existing, shards, pods_per_shard):
     highest = max(current) if current else -1
     plan = []
     for shard in range(max(int(shards), highest + 1)):
-        have = current.get(shard, 0)
-        want = sum(1 for ordinal in range(max(int(pods_per_shard), have))
-                   if keeps_pod(shard, ordinal, shards, pods_per_shard))
-        plan.append({"shard": shard, "replicas": max(want, have), "desired_replicas": want,
-                     "removed_ordinals": [o for o in range(max(want, have))
+        kept = [o for o in range(int(pods_per_shard)) if keeps_pod(shard, o, shards,
+                                                                     pods_per_shard)]
+        replicas = max(len(kept), current.get(shard, 0))
+        plan.append({"shard": shard, "replicas": replicas, "desired_replicas": len(kept),
+                     "removed_ordinals": [o for o in range(replicas)
                                           if not keeps_pod(shard, o, shards, pods_per_shard)]})
     return plan

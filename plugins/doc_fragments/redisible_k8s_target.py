@@ -10,22 +10,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 _TARGET = r"""
-%(indent)sapi_version:
-%(indent)s  description: API group/version of the resource.
-%(indent)s  type: str
-%(indent)s  required: true
-%(indent)skind:
-%(indent)s  description: Kind of the resource.
-%(indent)s  type: str
-%(indent)s  required: true
-%(indent)sname:
-%(indent)s  description: Name of the resource.
-%(indent)s  type: str
-%(indent)s  required: true
-%(indent)snamespace:
-%(indent)s  description: Namespace of the resource.
-%(indent)s  type: str
-%(indent)s  required: true
+%(indent)sapi_version: {description: API group/version of the resource., type: str, required: true}
+%(indent)skind: {description: Kind of the resource., type: str, required: true}
+%(indent)sname: {description: Name of the resource., type: str, required: true}
+%(indent)snamespace: {description: Namespace of the resource., type: str, required: true}
 %(indent)skubeconfig:
 %(indent)s  description: Path to a kubeconfig; in-cluster configuration is used when omitted.
 %(indent)s  type: path
