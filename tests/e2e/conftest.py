@@ -9,17 +9,14 @@ import pytest
 from test_rediscluster_playbook import ROOT, get_json, kubectl
 
 
-def proxy_port():
-    """The API proxy port of this worker's operator (the runtime writes it into the roles'
-    kubeconfig): 8888 for the first xdist worker, one more for each next one, so that the
-    workers' operators run side by side, each watching its own namespace."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return 8888 + int(worker[2:] or 0)
+# ansible-operator v1.39 hard-codes http://localhost:8888 into the roles' kubeconfig (and
+# its own API server on 5050), whatever --proxy-port says: one operator per machine.
+PROXY_PORT = 8888
 
 
 def assert_proxy_port_free(port):
-    """An operator whose proxy cannot start never reconciles anything: say so instead of
-    timing out later."""
+    """A second operator cannot start its proxy, and would then never reconcile anything.
+    Say so instead of timing out later."""
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -33,8 +30,7 @@ def assert_proxy_port_free(port):
 
 @pytest.fixture(scope="module")
 def operator_namespace(tmp_path_factory):
-    port = proxy_port()
-    assert_proxy_port_free(port)
+    assert_proxy_port_free(PROXY_PORT)
     namespace = "op-%s" % uuid.uuid4().hex[:6]
     kubectl("apply", "-k", os.path.join(ROOT, "config", "crd"))
     kubectl("create", "namespace", namespace)
@@ -43,8 +39,7 @@ def operator_namespace(tmp_path_factory):
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [os.path.join(ROOT, "hack", "run-operator.sh"),
-             "--health-probe-bind-address", "127.0.0.1:0", "--metrics-bind-address", "0",
-             "--proxy-port", str(port)],
+             "--health-probe-bind-address", "127.0.0.1:0", "--metrics-bind-address", "0"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     yield namespace, log_path
     # ansible-runner starts playbooks in sessions of their own; they are still the

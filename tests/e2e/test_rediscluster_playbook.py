@@ -20,10 +20,12 @@ from redis.cluster import ClusterNode, RedisCluster
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 
-# Every e2e test: with a Kubernetes API only. Each xdist worker runs its own operator in its
-# own namespace (conftest.py), so the tests spread over the workers.
+# Every e2e module: one xdist worker runs them in order (they share the cluster, and the
+# operator runtime allows one operator per machine: conftest.py), and only with a Kubernetes
+# API.
 E2E_MARKS = [
     pytest.mark.e2e,
+    pytest.mark.xdist_group("e2e"),
     pytest.mark.timeout(1500),
     pytest.mark.skipif(os.environ.get("REDISIBLE_E2E") != "1",
                        reason="needs a Kubernetes API: REDISIBLE_E2E=1 and KUBECONFIG"),
