@@ -8,7 +8,6 @@ import uuid
 import pytest
 from test_rediscluster_playbook import ROOT, get_json, kubectl
 
-
 # ansible-operator v1.39 hard-codes http://localhost:8888 into the roles' kubeconfig (and
 # its own API server on 5050), whatever --proxy-port says: one operator per machine.
 PROXY_PORT = 8888
