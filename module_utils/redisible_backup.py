@@ -44,7 +44,8 @@ INSTANCE_KINDS = ["Redis", "RedisSentinel", "RedisCluster"]
 HEADER_BYTES = 64 * 1024
 
 
-def _now():
+def utc_now():
+    """Now, as the manifests and release markers write it (UTC, seconds)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
@@ -202,7 +203,7 @@ def take_backup(store, name, kind, instance, shards, password=None, timeout=600,
     log = log or (lambda message: None)
     if store.size("%s/%s" % (name, MANIFEST_NAME)) is not None:
         raise BackupError("a backup named %s already exists in %s" % (name, store.describe()))
-    started = _now()
+    started = utc_now()
 
     def run(shard):
         result = backup_shard(store, name, shard, password, timeout)
@@ -224,7 +225,7 @@ def take_backup(store, name, kind, instance, shards, password=None, timeout=600,
     if errors:
         store.delete_backup(name)
         raise BackupError("; ".join(errors))
-    manifest = build_manifest(name, kind, instance, started, _now(), results, spec)
+    manifest = build_manifest(name, kind, instance, started, utc_now(), results, spec)
     store.write_json("%s/%s" % (name, MANIFEST_NAME), manifest)
     return manifest
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 import uuid
 
-from ansible.module_utils.redisible_backup import _now, count_keys, in_parallel, observe_pods
+from ansible.module_utils.redisible_backup import count_keys, in_parallel, observe_pods, utc_now
 from ansible.module_utils.redisible_backup_store import copy_checked, file_problems, read_manifest
 from ansible.module_utils.redisible_placement import PLACED_FILE, RELEASE_MARKER, WAIT_CONTAINER
 from ansible.module_utils.redisible_rdb import (
@@ -176,7 +176,7 @@ def place_backup(store, name, volumes, target_kind, target_version, restore_name
             raise BackupError("placing %s failed, nothing was released: %s" % (
                 name, "; ".join(errors)))
         result["seconds"] = round(time.time() - started, 3)
-    marker = {"restore": restore_name, "backup": name, "releasedAt": _now()}
+    marker = {"restore": restore_name, "backup": name, "releasedAt": utc_now()}
     _, errors = in_parallel(lambda v: v["store"].write_json(RELEASE_MARKER, dict(
         marker, placed=method == "placement" and bool(v.get("primary")))), waiting,
         lambda v: v["name"])
