@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, in two phases:
 #   1. unit tests and real Redis of every version (no Kubernetes), four workers;
-#   2. the e2e suite and the molecule scenario on a real Kubernetes: the cluster in
-#      KUBECONFIG when it answers,
-#      otherwise the local cluster (local-cluster/cluster.sh), started for the run and stopped
-#      after it.
+#   2. the e2e suite and, beside it, the molecule scenario on a real Kubernetes, with one
+#      operator for both: the cluster in KUBECONFIG when it answers, otherwise the local
+#      cluster (local-cluster/cluster.sh), started for the run and stopped after it.
 # hack/test.sh --e2e runs phase 2 only; extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +23,7 @@ fi
 
 started_cluster=
 cleanup() { [ -z "$started_cluster" ] || local-cluster/cluster.sh down; }
-trap cleanup EXIT
+trap 'cleanup' EXIT  # redefined below once the operator runs
 if [ -n "${KUBECONFIG:-}" ] && kubectl get --raw /readyz >/dev/null 2>&1; then
   echo "[test] e2e on the cluster in KUBECONFIG=$KUBECONFIG"
 else
@@ -35,10 +34,58 @@ else
   echo "[test] local cluster up in $(( $(date +%s) - started ))s"
   export KUBECONFIG=$REDISIBLE_CLUSTER_DIR/admin.kubeconfig
 fi
-# One after the other: the operator runtime allows one operator per machine (conftest.py).
-REDISIBLE_E2E=1 .venv/bin/python -m pytest -m e2e --durations=15 "$@"
-# The operator-sdk layout's own check: the molecule scenario against the same cluster.
-# reset first: molecule keeps "prepared" in ~/.ansible/tmp across runs, and with nothing to
-# destroy (delegated driver) a later run would skip prepare (no namespace, no operator).
-PATH=$PWD/.venv/bin:$PATH molecule reset
-PATH=$PWD/.venv/bin:$PATH molecule test
+# One operator for the e2e modules and molecule (tests/e2e/shared_operator.py: the runtime
+# allows one per machine), watching a namespace per e2e module and worker plus molecule's;
+# molecule runs beside the e2e modules. One worker: every reconcile is an ansible-playbook
+# run, and on two cores more concurrent ones only slow each other down (measured: two
+# workers took the load average to 15-30 and timed cases out).
+workers=${REDISIBLE_E2E_WORKERS:-1}
+export REDISIBLE_E2E_RUN
+REDISIBLE_E2E_RUN=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+export REDISIBLE_E2E_NAMESPACES
+REDISIBLE_E2E_NAMESPACES=$(.venv/bin/python tests/e2e/shared_operator.py "$REDISIBLE_E2E_RUN" \
+  "$workers" molecule-redisible)
+logs=$(mktemp -d /tmp/redisible-e2e-XXXXXX)
+export REDISIBLE_E2E_OPERATOR_LOG=$logs/operator.log
+echo "[test] e2e run $REDISIBLE_E2E_RUN: operator log $REDISIBLE_E2E_OPERATOR_LOG"
+kubectl apply -k config/crd >/dev/null
+kubectl wait --for=condition=Established -f config/crd/bases --timeout=60s >/dev/null
+WATCH_NAMESPACE=$REDISIBLE_E2E_NAMESPACES hack/run-operator.sh \
+  --health-probe-bind-address 127.0.0.1:0 --metrics-bind-address 0 \
+  >"$REDISIBLE_E2E_OPERATOR_LOG" 2>&1 &
+operator=$!
+stop_operator() {
+  # Let the namespaces the modules deleted go while the operator can still run finalizers.
+  for namespace in ${REDISIBLE_E2E_NAMESPACES//,/ }; do
+    kubectl wait --for=delete "namespace/$namespace" --timeout=120s >/dev/null 2>&1 || true
+  done
+  hack/kill-tree.sh "$operator"
+}
+cleanup() {
+  stop_operator
+  [ -z "$started_cluster" ] || local-cluster/cluster.sh down
+}
+
+# The operator-sdk layout's own check: the molecule scenario against the same cluster and
+# operator. reset first: molecule keeps "prepared" in ~/.ansible/tmp across runs, and with
+# nothing to destroy (delegated driver) a later run would skip prepare (no namespace).
+(
+  export PATH=$PWD/.venv/bin:$PATH REDISIBLE_OPERATOR_RUNNING=1
+  started=$(date +%s)
+  rc=0
+  molecule reset && molecule test || rc=$?
+  echo "[test] molecule took $(( $(date +%s) - started ))s"
+  exit $rc
+) >"$logs/molecule.log" 2>&1 &
+molecule=$!
+
+started=$(date +%s)
+e2e_rc=0
+REDISIBLE_E2E=1 .venv/bin/python -m pytest -m e2e -n "$workers" --dist load --durations=15 "$@" \
+  || e2e_rc=$?
+echo "[test] e2e took $(( $(date +%s) - started ))s"
+molecule_rc=0
+wait "$molecule" || molecule_rc=$?
+echo "[test] molecule (beside the e2e modules), exit $molecule_rc:"
+cat "$logs/molecule.log"
+[ "$e2e_rc" = 0 ] && [ "$molecule_rc" = 0 ]

@@ -12,9 +12,11 @@ import os
 
 
 def api_client(kubeconfig=None):
-    """ApiClient from a kubeconfig path, else in-cluster, else the default kubeconfig."""
+    """ApiClient from a kubeconfig path (or K8S_AUTH_KUBECONFIG, as kubernetes.core reads it),
+    else in-cluster, else the default kubeconfig."""
     from kubernetes import client, config
 
+    kubeconfig = kubeconfig or os.environ.get("K8S_AUTH_KUBECONFIG")
     if kubeconfig:
         return config.new_client_from_config(config_file=kubeconfig)
     if os.environ.get("KUBERNETES_SERVICE_HOST"):

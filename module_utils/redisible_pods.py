@@ -134,3 +134,35 @@ def statefulset_plan(existing, shards, pods_per_shard):
                      "removed_ordinals": [o for o in range(replicas)
                                           if not keeps_pod(shard, o, shards, pods_per_shard)]})
     return plan
+
+
+def label_patches(resources, label, values):
+    """Merge patches (for ``kubernetes.core.k8s`` state=patched, all in one run) that set
+    ``label`` to ``values[name]`` on each pod of ``resources`` named in ``values`` whose label
+    differs: nothing to send when every label is right already."""
+    patches = []
+    for resource in resources:
+        metadata = resource.get("metadata") or {}
+        name = metadata.get("name")
+        if name in values and (metadata.get("labels") or {}).get(label) != values[name]:
+            patches.append({"apiVersion": "v1", "kind": "Pod",
+                            "metadata": {"name": name, "namespace": metadata.get("namespace"),
+                                         "labels": {label: values[name]}}})
+    return patches
+
+
+def pods_settled(resources, count):
+    """Whether ``count`` pods of ``resources`` (k8s pod objects) run with an IP and are not
+    being deleted, and 'name: message' for each pod the scheduler cannot place (a wait for
+    those would never end: ``required`` anti-affinity with too few nodes, for example)."""
+    running = [r for r in resources
+               if (r.get("status") or {}).get("podIP")
+               and (r.get("status") or {}).get("phase") == "Running"
+               and not (r.get("metadata") or {}).get("deletionTimestamp")]
+    unschedulable = []
+    for resource in resources:
+        for condition in (resource.get("status") or {}).get("conditions") or []:
+            if condition.get("reason") == "Unschedulable":
+                unschedulable.append("%s: %s" % ((resource.get("metadata") or {}).get("name"),
+                                                 condition.get("message") or "unschedulable"))
+    return len(running) == count, unschedulable

@@ -4,13 +4,17 @@
 """What a spec may say, shared by the CRD generator, the roles' validation and the tests.
 
 The API server enforces the CRD schema; playbook users have no API server, so the roles run
-the same checks through ``redisible_validate_spec`` before touching anything.
+the same checks (the ``redisible_spec_errors`` filter) before touching anything, and take the
+password out of its Secret through ``redisible_password_of``.
+
+Self-contained (standard library only): the filters load this file on the controller.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import re
 
 SUPPORTED_VERSIONS = ("5.0", "6.0", "6.2", "7.0")
@@ -123,3 +127,19 @@ def password_problem(password):
         return ("the password must be 8 to 512 characters without blanks, quotes or "
                 "backslashes")
     return None
+
+
+def password_of(secret_resources, key="password"):
+    """The password in a Secret as ``k8s_info`` lists it (an empty list when it is missing):
+    ``{'problem': None, 'password': ...}``, or ``{'problem': why}`` (never echoing it)."""
+    if not secret_resources:
+        return {"problem": "the Secret does not exist"}
+    data = (secret_resources[0].get("data") or {}).get(key)
+    if data is None:
+        return {"problem": "the Secret has no key %r" % key}
+    try:
+        password = base64.b64decode(data).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return {"problem": "the value is not UTF-8 text"}
+    problem = password_problem(password)
+    return {"problem": problem} if problem else {"problem": None, "password": password}

@@ -8,10 +8,18 @@
   label, node_name, init container states); ``running=true`` keeps Running pods only.
 - ``redisible_statefulset_plan``: the size of every shard StatefulSet, kept and leaving
   (``redisible_pods.statefulset_plan``: the membership rule the planners use too).
+- ``redisible_spec_errors``: what is wrong with a spec (``redisible_spec.validate_spec``),
+  the checks the CRD schema makes, for playbook runs without an API server.
+- ``redisible_password_of``: the password of a Secret, or why it is unusable
+  (``redisible_spec.password_of``); only ever in a ``no_log`` task.
+- ``redisible_label_patches``: patches for the pods whose label is not the one wanted
+  (``redisible_pods.label_patches``).
 - ``redisible_placement``: a name of the restore-by-placement protocol
   (``'placed_file' | redisible_placement``; ``redisible_placement.NAMES``).
+- ``redisible_restore_step``: a RedisRestore's next action from the facts its steps read
+  (``redisible_restore_step.restore_step``).
 
-module_utils files of ours are not importable on the controller, so the two self-contained
+module_utils files of ours are not importable on the controller, so the self-contained
 ones are loaded from the configured module_utils path.
 """
 
@@ -55,6 +63,18 @@ def redisible_statefulset_plan(existing, shards, pods_per_shard):
     return _module_utils("redisible_pods").statefulset_plan(existing, shards, pods_per_shard)
 
 
+def redisible_spec_errors(spec, kind, name):
+    return _module_utils("redisible_spec").validate_spec(kind, name, dict(spec))
+
+
+def redisible_password_of(secret_resources, key="password"):
+    return _module_utils("redisible_spec").password_of(list(secret_resources), key)
+
+
+def redisible_label_patches(resources, label, values):
+    return _module_utils("redisible_pods").label_patches(resources, label, dict(values))
+
+
 def redisible_placement(name):
     names = _module_utils("redisible_placement").NAMES
     if name not in names:
@@ -62,7 +82,15 @@ def redisible_placement(name):
     return names[name]
 
 
+def redisible_restore_step(facts):
+    return _module_utils("redisible_restore_step").restore_step(dict(facts))
+
+
 class FilterModule(object):
     def filters(self):
         return {"redisible_pods": redisible_pods, "redisible_placement": redisible_placement,
+                "redisible_label_patches": redisible_label_patches,
+                "redisible_password_of": redisible_password_of,
+                "redisible_spec_errors": redisible_spec_errors,
+                "redisible_restore_step": redisible_restore_step,
                 "redisible_statefulset_plan": redisible_statefulset_plan}

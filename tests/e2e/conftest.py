@@ -1,4 +1,9 @@
-"""Shared by the e2e tests: the operator, started once per module against a namespace."""
+"""Shared by the e2e tests: the operator and a namespace it watches, per module.
+
+Under hack/test.sh one operator serves the whole run (shared_operator.py) and each module
+gets a namespace of its pool, so modules and tests run side by side on pytest-xdist workers.
+Run by hand (no shared operator), a module starts its own operator over its namespace.
+"""
 
 import os
 import socket
@@ -6,6 +11,7 @@ import subprocess
 import uuid
 
 import pytest
+import shared_operator
 from test_rediscluster_playbook import ROOT, get_json, kubectl
 
 # ansible-operator v1.39 hard-codes http://localhost:8888 into the roles' kubeconfig (and
@@ -28,7 +34,26 @@ def assert_proxy_port_free(port):
 
 
 @pytest.fixture(scope="module")
-def operator_namespace(tmp_path_factory):
+def operator_namespace(request, tmp_path_factory):
+    pool = shared_operator.shared()
+    if pool:
+        yield from namespace_of_the_shared_operator(request.module.__name__.split(".")[-1], *pool)
+    else:
+        yield from namespace_with_an_operator_of_its_own(tmp_path_factory)
+
+
+def namespace_of_the_shared_operator(module, run, namespaces, log_path):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    namespace = shared_operator.namespace_for(run, module, worker)
+    assert namespace in namespaces, "the shared operator does not watch %s (%s workers?)" % (
+        namespace, worker)
+    kubectl("create", "namespace", namespace)
+    yield namespace, log_path
+    # The operator still runs: it removes what the finalizers guard as the namespace goes.
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def namespace_with_an_operator_of_its_own(tmp_path_factory):
     assert_proxy_port_free(PROXY_PORT)
     namespace = "op-%s" % uuid.uuid4().hex[:6]
     kubectl("apply", "-k", os.path.join(ROOT, "config", "crd"))

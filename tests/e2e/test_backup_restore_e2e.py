@@ -222,7 +222,8 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
     # A finished one-off backup and restore are not looked at every 30 s any more: the
     # runtime honours the roles' requeue_after (its next reconcile says so in its log).
     for finished in (docs["RedisBackup"]["metadata"]["name"], restore["metadata"]["name"]):
-        wait_log(log_path, '"name":"%s"' % finished, "Set the reconciliation to occur after 1h0m0s")
+        wait_log(log_path, '"name":"%s"' % finished, '"namespace":"%s"' % namespace,
+                 "Set the reconciliation to occur after 1h0m0s")
 
     # deletePolicy Delete: the stored backup goes with the RedisBackup.
     kubectl("delete", "redisbackup", docs["RedisBackup"]["metadata"]["name"], "-n", namespace,

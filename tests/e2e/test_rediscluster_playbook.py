@@ -20,9 +20,10 @@ from redis.cluster import ClusterNode, RedisCluster
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 
-# Every e2e module: one xdist worker runs them in order (they share the cluster, and the
-# operator runtime allows one operator per machine: conftest.py), and only with a Kubernetes
-# API.
+# Every e2e module, only with a Kubernetes API. hack/test.sh runs them on several xdist
+# workers (--dist load) against one shared operator (shared_operator.py); with loadgroup and
+# no shared operator, one worker runs them in order (each module then starts an operator of
+# its own, and the runtime allows one per machine).
 E2E_MARKS = [
     pytest.mark.e2e,
     pytest.mark.xdist_group("e2e"),

@@ -1,7 +1,13 @@
 """The one pod description: from k8s_info pod objects (literal API objects) to what the
 modules take, through the same filter the roles use."""
 
-from ansible.module_utils.redisible_pods import POD_INDEX_LABEL, Pod, describe_pods
+from ansible.module_utils.redisible_pods import (
+    POD_INDEX_LABEL,
+    Pod,
+    describe_pods,
+    label_patches,
+    pods_settled,
+)
 from redis_harness import redisible_filters
 
 
@@ -76,3 +82,43 @@ def test_one_membership_rule_sizes_the_statefulsets_and_drives_the_planners():
     # And the roles reach it through their filter.
     assert redisible_filters()["redisible_statefulset_plan"]({"0": 3}, 1, 2) == [
         {"shard": 0, "replicas": 3, "desired_replicas": 2, "removed_ordinals": [2]}]
+
+
+def test_label_patches_touch_only_the_pods_whose_label_is_wrong():
+    def pod(name, role=None):
+        labels = {"app": "x"} if role is None else {"app": "x", "redis.redisible.io/role": role}
+        return {"metadata": {"name": name, "namespace": "ns", "labels": labels}}
+
+    resources = [pod("r-0", "master"), pod("r-1", "master"), pod("r-2"), pod("r-3", "replica")]
+    wanted = {"r-0": "replica", "r-1": "master", "r-2": "replica"}
+    patches = label_patches(resources, "redis.redisible.io/role", wanted)
+    assert patches == [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": "r-0", "namespace": "ns", "labels": {"redis.redisible.io/role": "replica"}}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": "r-2", "namespace": "ns", "labels": {"redis.redisible.io/role": "replica"}}},
+    ]
+    # r-3 is not asked about; once applied, nothing is left to send.
+    assert label_patches([pod("r-0", "replica"), pod("r-1", "master"), pod("r-2", "replica")],
+                         "redis.redisible.io/role", wanted) == []
+    assert redisible_filters()["redisible_label_patches"](
+        [{"metadata": {"name": "r-0", "namespace": "ns"}}], "role", {"r-0": "master"}) == [
+        {"apiVersion": "v1", "kind": "Pod",
+         "metadata": {"name": "r-0", "namespace": "ns", "labels": {"role": "master"}}}]
+
+
+def test_pods_settle_when_enough_run_with_an_ip_and_none_is_leaving():
+    running = [k8s_pod("p-0"), k8s_pod("p-1", ip="10.88.0.6")]
+    assert pods_settled(running, 2) == (True, [])
+    assert pods_settled(running, 3) == (False, [])
+    leaving = [k8s_pod("p-0"), k8s_pod("p-1", metadata={"deletionTimestamp": "now"})]
+    starting = [k8s_pod("p-0"), k8s_pod("p-1", ip=None, phase="Pending")]
+    assert pods_settled(leaving, 2) == (False, []) and pods_settled(starting, 2) == (False, [])
+
+
+def test_an_unschedulable_pod_ends_the_wait_with_the_schedulers_message():
+    stuck = k8s_pod("p-2", ip=None, phase="Pending", status={"conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "message": "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules."}]})
+    assert pods_settled([k8s_pod("p-0"), stuck], 2) == (False, [
+        "p-2: 0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules."])

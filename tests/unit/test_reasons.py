@@ -79,7 +79,7 @@ def role_reasons():
 def test_every_reason_the_roles_report_is_in_the_catalogue():
     reasons = role_reasons()
     assert {"InvalidSpec", "ConvergeFailed", "Unschedulable", "InstanceNotReady",
-            "ClusterOK", "PlacementConflict", "RestoreBlocked"} <= reasons
+            "ClusterOK", "PlacementConflict"} <= reasons
     phases = {"Backup" + p for p in ("Pending", "Running", "Completed", "Failed")} | {
         "Restore" + p for p in ("Pending", "Running", "Completed", "Failed")}
     assert not (reasons | phases) - set(REASONS) - set(PROBLEMS) - {"RestoreReplacesData"}
