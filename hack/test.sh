@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, in two phases:
 #   1. unit tests and real Redis of every version (no Kubernetes), four workers;
-#   2. the e2e suite and, beside it, the molecule scenario on a real Kubernetes, with one
-#      operator for both: the cluster in KUBECONFIG when it answers, otherwise the local
+#   2. the e2e suite, then the molecule scenario, on a real Kubernetes with one operator for
+#      both: the cluster in KUBECONFIG when it answers, otherwise the local
 #      cluster (local-cluster/cluster.sh), started for the run and stopped after it.
 # hack/test.sh --e2e runs phase 2 only; extra arguments go to pytest.
 set -euo pipefail
@@ -35,18 +35,18 @@ else
   export KUBECONFIG=$REDISIBLE_CLUSTER_DIR/admin.kubeconfig
 fi
 # One operator for the e2e modules and molecule (tests/e2e/shared_operator.py: the runtime
-# allows one per machine), watching a namespace per e2e module and worker plus molecule's;
-# molecule runs beside the e2e modules. One worker: every reconcile is an ansible-playbook
-# run, and on two cores more concurrent ones only slow each other down (measured: two
-# workers took the load average to 15-30 and timed cases out).
+# allows one per machine), watching a namespace per e2e module and worker plus molecule's.
+# One worker: every reconcile is an ansible-playbook run, and on two cores more concurrent
+# ones only slow each other down (measured: two workers took the load average to 15-30 and
+# timed cases out).
 workers=${REDISIBLE_E2E_WORKERS:-1}
 export REDISIBLE_E2E_RUN
 REDISIBLE_E2E_RUN=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 export REDISIBLE_E2E_NAMESPACES
 REDISIBLE_E2E_NAMESPACES=$(.venv/bin/python tests/e2e/shared_operator.py "$REDISIBLE_E2E_RUN" \
   "$workers" molecule-redisible)
-logs=$(mktemp -d /tmp/redisible-e2e-XXXXXX)
-export REDISIBLE_E2E_OPERATOR_LOG=$logs/operator.log
+export REDISIBLE_E2E_OPERATOR_LOG
+REDISIBLE_E2E_OPERATOR_LOG=$(mktemp -d /tmp/redisible-e2e-XXXXXX)/operator.log
 echo "[test] e2e run $REDISIBLE_E2E_RUN: operator log $REDISIBLE_E2E_OPERATOR_LOG"
 kubectl apply -k config/crd >/dev/null
 kubectl wait --for=condition=Established -f config/crd/bases --timeout=60s >/dev/null
@@ -66,26 +66,21 @@ cleanup() {
   [ -z "$started_cluster" ] || local-cluster/cluster.sh down
 }
 
-# The operator-sdk layout's own check: the molecule scenario against the same cluster and
-# operator. reset first: molecule keeps "prepared" in ~/.ansible/tmp across runs, and with
-# nothing to destroy (delegated driver) a later run would skip prepare (no namespace).
-(
-  export PATH=$PWD/.venv/bin:$PATH REDISIBLE_OPERATOR_RUNNING=1
-  started=$(date +%s)
-  rc=0
-  molecule reset && molecule test || rc=$?
-  echo "[test] molecule took $(( $(date +%s) - started ))s"
-  exit $rc
-) >"$logs/molecule.log" 2>&1 &
-molecule=$!
-
 started=$(date +%s)
 e2e_rc=0
 REDISIBLE_E2E=1 .venv/bin/python -m pytest -m e2e -n "$workers" --dist load --durations=15 "$@" \
   || e2e_rc=$?
 echo "[test] e2e took $(( $(date +%s) - started ))s"
+
+# The operator-sdk layout's own check: the molecule scenario against the same cluster and
+# operator (after the e2e suite, not beside it: side by side each took twice as long).
+# reset first: molecule keeps "prepared" in ~/.ansible/tmp across runs, and with nothing to
+# destroy (delegated driver) a later run would skip prepare (no namespace).
+started=$(date +%s)
 molecule_rc=0
-wait "$molecule" || molecule_rc=$?
-echo "[test] molecule (beside the e2e modules), exit $molecule_rc:"
-cat "$logs/molecule.log"
+(
+  export PATH=$PWD/.venv/bin:$PATH REDISIBLE_OPERATOR_RUNNING=1
+  molecule reset && molecule test
+) || molecule_rc=$?
+echo "[test] molecule took $(( $(date +%s) - started ))s"
 [ "$e2e_rc" = 0 ] && [ "$molecule_rc" = 0 ]
