@@ -23,6 +23,10 @@ sys.path.insert(0, os.path.join(ROOT, "hack"))
 
 import gen_crds  # noqa: E402
 
+# Every test of this file on one worker (hack/test.sh runs --dist loadgroup): the module's
+# rendered fixture is a series of ansible-playbook runs, which each worker would repeat.
+pytestmark = pytest.mark.xdist_group("render-rediscluster")
+
 
 def edge_cases():
     sample = load_sample()

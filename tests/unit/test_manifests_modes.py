@@ -24,6 +24,10 @@ CRDS = os.path.join(ROOT, "config", "crd", "bases")
 SENTINEL_CRD = os.path.join(CRDS, "redis.redisible.io_redissentinels.yaml")
 REDIS_CRD = os.path.join(CRDS, "redis.redisible.io_redis.yaml")
 
+# Every test of this file on one worker (hack/test.sh runs --dist loadgroup): the module's
+# rendered fixture is a series of ansible-playbook runs, which each worker would repeat.
+pytestmark = pytest.mark.xdist_group("render-modes")
+
 
 def sentinel_cases():
     sample = load_sample("redissentinel")
