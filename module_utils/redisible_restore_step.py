@@ -17,10 +17,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-# The task files of roles/redisrestore, in the order a restore runs them.
-ACTIONS = ("target", "place", "wait_target", "load")
-
-
 def _report(phase, reason, message):
     return {"action": "report", "phase": phase, "reason": reason, "message": message}
 
@@ -61,8 +57,8 @@ def restore_step(facts):
       worked or did not run);
     - ``wait_target``: ``target_exists``, ``target_ready``.
 
-    Returns ``{'action': one of ACTIONS}`` or ``{'action': 'report', 'phase', 'reason',
-    'message'}``.
+    Returns ``{'action': a task file of the role: target, place, wait_target or load}``, or
+    ``{'action': 'report', 'phase', 'reason', 'message'}``.
     """
     verdict = _source_step(facts)
     if verdict:
@@ -81,14 +77,12 @@ def restore_step(facts):
                             % (target, waiting, expected))
     elif facts["target_waits"]:
         return {"action": "place"}
-    if not facts["target_exists"] and not facts.get("target_create"):
+    # Missing and not to be created, or gone while the restore waited for it.
+    if not facts["target_exists"] and ("target_ready" in facts or not facts.get("target_create")):
         return _blocked("%s not found (set target.create to create it from the backup)"
                         % target)
     if "target_ready" not in facts:
         return {"action": "wait_target"}
-    if not facts["target_exists"]:
-        return _blocked("%s not found (set target.create to create it from the backup)"
-                        % target)
     if not facts["target_ready"]:
         return _blocked("%s is not Ready yet" % target)
     return {"action": "load"}
