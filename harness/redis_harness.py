@@ -48,11 +48,12 @@ _port_lock = threading.Lock()
 
 
 def _port_range():
-    """Each pytest-xdist worker draws from its own range, so parallel tests never collide."""
+    """Each pytest-xdist worker (up to 8) draws from its own range, so parallel tests never
+    collide; the ranges and their cluster bus ports (+10000) stay below the ephemeral ports."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker[2:]) if worker[2:].isdigit() else 0
-    low = 12000 + (index % 4) * 2000
-    return low, low + 1999
+    low = 12000 + (index % 8) * 1000
+    return low, low + 999
 
 
 def free_port(host="127.0.0.1"):

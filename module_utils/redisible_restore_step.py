@@ -86,3 +86,15 @@ def restore_step(facts):
     if not facts["target_ready"]:
         return _blocked("%s is not Ready yet" % target)
     return {"action": "load"}
+
+
+def restores_waiting_for(restores, backup_cr):
+    """The names of the RedisRestores (``k8s_info`` objects) that name RedisBackup
+    ``backup_cr`` as their source and have not finished: the ones a finished backup wakes."""
+    names = []
+    for restore in restores:
+        source = (restore.get("spec") or {}).get("source") or {}
+        phase = (restore.get("status") or {}).get("phase")
+        if source.get("redisBackup") == backup_cr and phase not in ("Completed", "Failed"):
+            names.append(restore["metadata"]["name"])
+    return names

@@ -18,6 +18,8 @@
   (``'placed_file' | redisible_placement``; ``redisible_placement.NAMES``).
 - ``redisible_restore_step``: a RedisRestore's next action from the facts its steps read
   (``redisible_restore_step.restore_step``).
+- ``redisible_restores_waiting_for``: the unfinished RedisRestores that name a RedisBackup
+  (``redisible_restore_step.restores_waiting_for``).
 
 module_utils files of ours are not importable on the controller, so the self-contained
 ones are loaded from the configured module_utils path.
@@ -86,6 +88,11 @@ def redisible_restore_step(facts):
     return _module_utils("redisible_restore_step").restore_step(dict(facts))
 
 
+def redisible_restores_waiting_for(restores, backup_cr):
+    return _module_utils("redisible_restore_step").restores_waiting_for(list(restores),
+                                                                        backup_cr)
+
+
 class FilterModule(object):
     def filters(self):
         return {"redisible_pods": redisible_pods, "redisible_placement": redisible_placement,
@@ -93,4 +100,5 @@ class FilterModule(object):
                 "redisible_password_of": redisible_password_of,
                 "redisible_spec_errors": redisible_spec_errors,
                 "redisible_restore_step": redisible_restore_step,
+                "redisible_restores_waiting_for": redisible_restores_waiting_for,
                 "redisible_statefulset_plan": redisible_statefulset_plan}

@@ -129,6 +129,15 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
     time.sleep(1)  # replicas catch up; the backup waits for its source anyway
     before = snapshot(masters)
 
+    if kind == "Redis":
+        # A schedule every minute keeping the last one, beside the one-off backup and the
+        # restore (its minute boundaries are waited for while they run): two runs, the first
+        # pruned (checked after the restore into a new target).
+        scheduled = json.loads(json.dumps(docs["RedisBackup"]))
+        scheduled["metadata"]["name"] = "every-minute"
+        scheduled["spec"].update(schedule="* * * * *", retention={"keepLast": 1})
+        apply(scheduled)
+
     started = time.time()
     apply(docs["RedisBackup"], restore)  # the restore waits for the backup to complete
     backup = wait_phase(namespace, "redisbackup", docs["RedisBackup"]["metadata"]["name"])
@@ -156,6 +165,9 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
         mode, kind, time.time() - started, done["status"]["method"],
         done["status"]["message"]))
     assert done["status"]["method"] == ("keys" if kind == "RedisSentinel" else "placement")
+    # It waited for the backup and was woken when that finished, not at its next period.
+    assert done["metadata"]["annotations"]["redis.redisible.io/backup-finished"] == \
+        status["backupName"], done["metadata"]
     restored = get_json(kind.lower(), target, "-n", namespace)
     annotations = restored["metadata"]["annotations"]
     assert annotations["redis.redisible.io/restored-from"] == status["backupName"]
@@ -177,28 +189,8 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
                     "app.kubernetes.io/name=redis-restore-loader")["items"] == []
 
     if kind == "Redis":
-        # Into an existing instance: its data is replaced, and it is told so in an Event.
-        masters[0].set("written-after-the-backup", "gone after the restore")
-        again = json.loads(json.dumps(restore))
-        again["metadata"]["name"] = "back-into-source"
-        again["spec"]["target"] = {"kind": kind, "name": name}
-        apply(again)
-        done = wait_phase(namespace, "redisrestore", "back-into-source")
-        assert done["status"]["phase"] == "Completed", whole(done["status"])
-        assert_same_data(before, snapshot(master_clients(namespace, name, password, kind)))
-        events = get_json("events", "-n", namespace, "--field-selector",
-                          "involvedObject.name=%s,reason=RestoreReplacesData" % name)["items"]
-        assert events and "back-into-source" in events[0]["message"], events
-        assert get_json("events", "-n", namespace, "--field-selector",
-                        "involvedObject.name=%s,reason=RestoreReplacesData" % target)[
-                            "items"] == [], "a target the restore created has no data to lose"
-
-    if kind == "Redis":
-        # A schedule every minute keeping the last one: two runs, the first pruned.
-        scheduled = json.loads(json.dumps(docs["RedisBackup"]))
-        scheduled["metadata"]["name"] = "every-minute"
-        scheduled["spec"].update(schedule="* * * * *", retention={"keepLast": 1})
-        apply(scheduled)
+        # The schedule's two runs; deleted before the restore into its source replaces the
+        # data it backs up.
         seen = []
         deadline = time.time() + 240
         while time.time() < deadline and len(seen) < 2:
@@ -214,6 +206,23 @@ def test_deploy_backup_restore(mode, operator_namespace, moto):
             Bucket=bucket, Prefix="redisible/%s/every-minute-" % namespace)["Contents"]]
         assert {k.split("/")[2] for k in keys} == {seen[1]}, keys
         kubectl("delete", "redisbackup", "every-minute", "-n", namespace, "--timeout=120s")
+
+    if kind == "Redis":
+        # Into an existing instance: its data is replaced, and it is told so in an Event.
+        masters[0].set("written-after-the-backup", "gone after the restore")
+        again = json.loads(json.dumps(restore))
+        again["metadata"]["name"] = "back-into-source"
+        again["spec"]["target"] = {"kind": kind, "name": name}
+        apply(again)
+        done = wait_phase(namespace, "redisrestore", "back-into-source")
+        assert done["status"]["phase"] == "Completed", whole(done["status"])
+        assert_same_data(before, snapshot(master_clients(namespace, name, password, kind)))
+        events = get_json("events", "-n", namespace, "--field-selector",
+                          "involvedObject.name=%s,reason=RestoreReplacesData" % name)["items"]
+        assert events and "back-into-source" in events[0]["message"], events
+        assert get_json("events", "-n", namespace, "--field-selector",
+                        "involvedObject.name=%s,reason=RestoreReplacesData" % target)[
+                            "items"] == [], "a target the restore created has no data to lose"
 
     with open(log_path) as handle:
         log = handle.read()

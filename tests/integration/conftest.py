@@ -1,12 +1,12 @@
-"""Fixtures shared by the backup tests: a real S3-compatible server (moto) per module, and
-each test run against both kinds of store."""
+"""Fixtures shared by the backup tests: a real S3-compatible server (moto) per worker (a
+bucket per test), and each test run against both kinds of store."""
 
 import pytest
 from ansible.module_utils.redisible_backup_store import DirectoryStore, open_store
 from s3_harness import MotoServer
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def moto():
     server = MotoServer().start()
     yield server

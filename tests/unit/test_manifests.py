@@ -23,8 +23,10 @@ sys.path.insert(0, os.path.join(ROOT, "hack"))
 
 import gen_crds  # noqa: E402
 
-# Every test of this file on one worker (hack/test.sh runs --dist loadgroup): the module's
-# rendered fixture is a series of ansible-playbook runs, which each worker would repeat.
+# Every test of this file on one worker (hack/test.sh runs --dist loadgroup): the
+# rendered fixture is a series of ansible-playbook runs, which each worker would repeat. It
+# is session-scoped: a worker interleaves other files' tests with these, and a module-scoped
+# fixture would be torn down and rendered again at each switch (measured: 6 times a run).
 pytestmark = pytest.mark.xdist_group("render-rediscluster")
 
 
@@ -55,7 +57,7 @@ def edge_cases():
             "restoring": restoring, "restored": restored}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rendered(tmp_path_factory):
     result = {}
     for name, cr in edge_cases().items():

@@ -24,8 +24,10 @@ CRDS = os.path.join(ROOT, "config", "crd", "bases")
 SENTINEL_CRD = os.path.join(CRDS, "redis.redisible.io_redissentinels.yaml")
 REDIS_CRD = os.path.join(CRDS, "redis.redisible.io_redis.yaml")
 
-# Every test of this file on one worker (hack/test.sh runs --dist loadgroup): the module's
-# rendered fixture is a series of ansible-playbook runs, which each worker would repeat.
+# Every test of this file on one worker (hack/test.sh runs --dist loadgroup): the
+# rendered fixture is a series of ansible-playbook runs, which each worker would repeat. It
+# is session-scoped: a worker interleaves other files' tests with these, and a module-scoped
+# fixture would be torn down and rendered again at each switch (measured: 6 times a run).
 pytestmark = pytest.mark.xdist_group("render-modes")
 
 
@@ -55,7 +57,7 @@ def redis_cases():
     return {"sample": sample, "minimal": minimal, "restoring": restoring}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rendered(tmp_path_factory):
     result = {}
     for name, cr in sentinel_cases().items():

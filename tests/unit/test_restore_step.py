@@ -3,7 +3,7 @@ messages users read in status."""
 
 import pytest
 from ansible.module_utils.redisible_reasons import REASONS
-from ansible.module_utils.redisible_restore_step import restore_step
+from ansible.module_utils.redisible_restore_step import restore_step, restores_waiting_for
 
 SOURCE = {"source_cr": "nightly", "source_found": True, "backup_name": "b-1",
           "storage_problem": "", "read_error": "", "problems": []}
@@ -91,3 +91,18 @@ def test_every_reason_it_reports_is_in_the_catalogue():
 def test_the_roles_reach_it_through_the_filter():
     from redis_harness import redisible_filters
     assert redisible_filters()["redisible_restore_step"](SOURCE) == {"action": "target"}
+
+
+def test_a_finished_backup_wakes_only_the_unfinished_restores_that_name_it():
+    def restore(name, source, phase=None):
+        return {"metadata": {"name": name}, "spec": {"source": source},
+                "status": {"phase": phase} if phase else {}}
+    restores = [restore("new", {"redisBackup": "nightly"}),
+                restore("pending", {"redisBackup": "nightly"}, "Pending"),
+                restore("done", {"redisBackup": "nightly"}, "Completed"),
+                restore("failed", {"redisBackup": "nightly"}, "Failed"),
+                restore("other", {"redisBackup": "weekly"}),
+                restore("direct", {"s3": {"bucket": "b"}, "backupName": "nightly"})]
+    assert restores_waiting_for(restores, "nightly") == ["new", "pending"]
+    from redis_harness import redisible_filters
+    assert redisible_filters()["redisible_restores_waiting_for"](restores, "weekly") == ["other"]
