@@ -17,7 +17,7 @@ fi
 if [[ " $phases " == *" fast "* ]]; then
   # Six workers on two cores: these tests mostly wait on Redis processes (failovers, syncs,
   # sentinel timers), not on the CPU (measured: 26% idle with six, 60-90% with four; 5:31
-  # instead of 8:01). The harness gives each of up to eight workers its own port range.
+  # instead of 8:01). The harness gives each worker its own port range.
   .venv/bin/python -m pytest -n "${REDISIBLE_FAST_WORKERS:-6}" --dist loadgroup -m "not e2e" \
     --durations=15 "$@"
 fi

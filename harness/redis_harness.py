@@ -48,12 +48,16 @@ _port_lock = threading.Lock()
 
 
 def _port_range():
-    """Each pytest-xdist worker (up to 8) draws from its own range, so parallel tests never
-    collide; the ranges and their cluster bus ports (+10000) stay below the ephemeral ports."""
+    """Each pytest-xdist worker draws from its own slice of 12000-19999, so parallel tests
+    never collide (a modulo over a fixed count did, once there were more workers); the slices
+    and their cluster bus ports (+10000) stay below the ephemeral ports."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker[2:]) if worker[2:].isdigit() else 0
-    low = 12000 + (index % 8) * 1000
-    return low, low + 999
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    span = 8000 // max(workers, 1)
+    assert span >= 100, "too many pytest-xdist workers for the port range: %d" % workers
+    low = 12000 + index * span
+    return low, low + span - 1
 
 
 def free_port(host="127.0.0.1"):

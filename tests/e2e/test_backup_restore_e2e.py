@@ -12,7 +12,7 @@ import yaml
 from data_harness import assert_same_data, snapshot, write_every_type  # noqa: E402
 from redis.cluster import ClusterNode, RedisCluster
 from s3_harness import MotoServer  # noqa: E402
-from test_operator import wait_ready
+from test_operator import log_lines, wait_ready
 from test_rediscluster_playbook import E2E_MARKS, ROOT, condition, get_json, kubectl
 
 pytestmark = E2E_MARKS
@@ -54,9 +54,8 @@ def wait_log(path, *needles, timeout=120):
     """Until one line of the operator log holds every needle."""
     deadline = time.time() + timeout
     while True:
-        with open(path) as handle:
-            if any(all(n in line for n in needles) for line in handle):
-                return
+        if log_lines(path, *needles):
+            return
         assert time.time() < deadline, "no operator log line with %s" % (needles,)
         time.sleep(2)
 

@@ -28,11 +28,16 @@ def wait_ready(namespace, name, generation=None, timeout=600, what="Ready", kind
     raise AssertionError("%s not %s: %s" % (name, what, json.dumps(resource.get("status"))[:2000]))
 
 
+def log_lines(log_path, *needles):
+    """The lines of the operator log that hold every needle."""
+    with open(log_path) as handle:
+        return [line for line in handle if all(n in line for n in needles)]
+
+
 def finished_runs(log_path, namespace, name):
     """How many reconciles of CR ``name`` the operator log says have finished."""
-    needles = ("Ansible-runner exited", '"name":"%s"' % name, '"namespace":"%s"' % namespace)
-    with open(log_path) as handle:
-        return sum(1 for line in handle if all(n in line for n in needles))
+    return len(log_lines(log_path, "Ansible-runner exited", '"name":"%s"' % name,
+                         '"namespace":"%s"' % namespace))
 
 
 def client_for(resource, password):
