@@ -166,8 +166,18 @@ def rediscluster_schema():
             "slotsMoved": {"type": "integer"}, "slotsTotal": {"type": "integer"},
             "keysMoved": {"type": "integer"}}},
         "placementConflicts": {"type": "array", "items": {"type": "string"}},
+        # Slots whose only copy is gone (reason ShardDataLost), and the losses users accepted.
+        "lostSlots": {"type": "array", "items": lost_slots_schema()},
+        "acceptedDataLoss": {"type": "array", "items": lost_slots_schema()},
     })
     return spec, status
+
+
+def lost_slots_schema():
+    return {"type": "object", "properties": {
+        "nodeId": {"type": "string"}, "address": {"type": "string"},
+        "shard": {"type": "integer", "nullable": True}, "slots": {"type": "string"},
+        "slotCount": {"type": "integer"}}}
 
 
 def redis_schema():

@@ -67,6 +67,14 @@ options:
         description: Source/target pairs migrated at the same time.
         type: int
         default: 4
+  accepted_losses:
+    description:
+      - Node ids (or prefixes of at least 8 characters) whose lost slots may be covered by an
+        empty master. Without it, slots whose only copy was on a node that is gone (lost volume,
+        no replica) stay uncovered and are returned in C(lost_slots).
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - redisible_pods
   - redisible_k8s_target.progress_to
@@ -121,6 +129,23 @@ cluster_ok:
   description: Whether every kept pod reports cluster_state:ok.
   returned: always
   type: bool
+lost_slots:
+  description:
+    - Slots left uncovered because their only copy is gone, per lost node (nodeId, address,
+      shard, slots, slotCount); the rest of the cluster converged where it was safe.
+  returned: always
+  type: list
+  elements: dict
+lost_messages:
+  description: One human sentence per entry of C(lost_slots).
+  returned: always
+  type: list
+  elements: str
+accepted_losses:
+  description: Entries of C(accepted_losses) whose slots this run covered with an empty master.
+  returned: always
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -150,6 +175,7 @@ def main():
             timeout=dict(type="int", default=600),
             migration=dict(type="dict", default={}, options=MIGRATION_SPEC),
             progress_to=dict(type="dict", options=TARGET_OPTIONS),
+            accepted_losses=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -166,7 +192,8 @@ def main():
         result = converge(
             params["pods"], params["shards"], params["replicas_per_shard"],
             password=params["password"], check_mode=module.check_mode,
-            timeout=params["timeout"], migration=params["migration"], progress=progress)
+            timeout=params["timeout"], migration=params["migration"], progress=progress,
+            accepted_losses=params["accepted_losses"])
     except ConvergeError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

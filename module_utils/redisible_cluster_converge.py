@@ -48,7 +48,7 @@ class ClusterConverger(object):
     """Drives one converge. ``pods``: dicts with name, host, port, shard, ordinal, node_name."""
 
     def __init__(self, pods, shards, replicas_per_shard, password=None, timeout=300,
-                 migration=None, log=None, progress=None):
+                 migration=None, log=None, progress=None, accepted_losses=()):
         self.pods = [Pod.from_params(p) for p in pods]
         self.desired = DesiredShape(shards, replicas_per_shard)
         self.password = password
@@ -56,6 +56,9 @@ class ClusterConverger(object):
         self.migration = dict(migration or {})
         self.log = log or (lambda message: None)
         self.progress = progress
+        self.accepted_losses = list(accepted_losses or ())
+        self.covered_losses = []  # LostSlots the user accepted, covered empty by this run
+        self._lost = []           # unaccepted LostSlots of the last plan: the cluster stays down
         self.actions = []
         self.slots_moved = 0
         self.keys_moved = 0
@@ -127,12 +130,19 @@ class ClusterConverger(object):
                 time.sleep(0.2)
 
     def _plan(self, states):
-        plan = plan_converge(states, self.desired)
+        plan = plan_converge(states, self.desired, accepted_losses=self.accepted_losses)
         suspicious = set(r.slot for r in plan.repairs)
         if suspicious or any(plan.cover.values()):
             owned = set(observed_owners([s for s in states if s.reachable and s.myself]))
             suspicious |= set(range(SLOT_COUNT)) - owned
-            plan = plan_converge(states, self.desired, self.slot_keys(states, suspicious))
+            plan = plan_converge(states, self.desired, self.slot_keys(states, suspicious),
+                                 accepted_losses=self.accepted_losses)
+        self._lost = plan.unaccepted_losses
+        for lost in plan.lost:
+            # Recorded when first seen: forget_ghosts drops the lost node before cover_slots.
+            if lost.accepted and lost.node_id not in [c.node_id for c in self.covered_losses]:
+                self.covered_losses.append(lost)
+                self.log("accepted loss: " + lost.describe())
         return states, plan
 
     # -- the loop -------------------------------------------------------------------------------
@@ -207,20 +217,24 @@ class ClusterConverger(object):
         for state in states:
             if not state.reachable:
                 problems.append("%s unreachable (%s)" % (state.pod.name, state.error))
+        # Only some pods still know the lost node (a pod met later never hears of it): views
+        # agree or not on the other slots.
+        lost_slots = set(slot for lost in self._lost for slot in lost.slots)
         covered = set()
         for state in members:
             for line in state.nodes.values():
                 if line.is_master:
                     covered |= line.slots
         for state in members:
-            # Uncovered slots fail the cluster by design; cover_slots is what fixes that.
-            if len(covered) == SLOT_COUNT and not state.cluster_ok:
+            # Uncovered slots fail the cluster by design; cover_slots is what fixes that. Lost
+            # slots keep it failed until the user decides: the rest still converges.
+            if len(covered) == SLOT_COUNT and not state.cluster_ok and not self._lost:
                 problems.append("%s reports cluster_state:%s" % (
                     state.pod.name, state.cluster_info.get("cluster_state")))
             view = {}
             for line in state.nodes.values():
                 if line.is_master:
-                    for slot in line.slots:
+                    for slot in line.slots - lost_slots:
                         view[slot] = line.node_id
             if reference is None:
                 reference = (state, view)
@@ -246,6 +260,15 @@ class ClusterConverger(object):
         for src, dst in plan.meets:
             self.node(src.pod).call("CLUSTER", "MEET", dst.pod.host, dst.pod.port)
             self._act("meet: %s -> %s (%s)" % (src.pod.name, dst.pod.name, dst.pod.address))
+
+    def _do_takeover(self, plan):
+        # The master is none of the pods any more (plan_converge checked every pod's id), so no
+        # live node can claim these slots back: TAKEOVER needs no vote of the other masters
+        # (a one-shard cluster has none that could give it).
+        for state in plan.takeovers:
+            self.node(state.pod).call("CLUSTER", "FAILOVER", "TAKEOVER")
+            self._act("takeover: %s takes the slots of its gone master %s" % (
+                state.pod.name, state.myself.master_id[:8]))
 
     def _do_forget_ghosts(self, plan):
         for state, node_id in plan.forgets:
@@ -400,6 +423,11 @@ class ClusterConverger(object):
                               if s.reachable and self.desired.keeps(s.pod)),
             "masters": len(masters),
             "keys": sum(s.dbsize for s in masters),
+            # Slots left uncovered because their data is gone: the user decides (status
+            # ShardDataLost); and the losses the user accepted that this run covered empty.
+            "lost_slots": [lost.as_dict() for lost in plan.unaccepted_losses],
+            "lost_messages": [lost.describe() for lost in plan.unaccepted_losses],
+            "accepted_losses": [lost.as_dict() for lost in self.covered_losses],
         }
 
 

@@ -166,8 +166,8 @@ def plan_slot_cover(uncovered, kept_masters, owned_counts, key_holders=None):
 # The converge plan
 # ---------------------------------------------------------------------------------------------
 
-PHASES = ("meet", "forget_ghosts", "replicate", "failover", "repair_slots", "cover_slots",
-          "move_slots", "remove_nodes")
+PHASES = ("meet", "takeover", "forget_ghosts", "replicate", "failover", "repair_slots",
+          "cover_slots", "move_slots", "remove_nodes")
 
 
 class SlotRepair(object):
@@ -198,6 +198,38 @@ class SlotRepair(object):
                                                       self.target[:8])
 
 
+class LostSlots(object):
+    """Slots whose only copy was on a node that no pod is any more (its volume was lost: the
+    pod came back with a new node id) and that no replica followed. Covering them with an
+    empty master would lose their keys silently: the converge leaves them uncovered (the
+    cluster reports the failure) until the user accepts the loss or restores them."""
+
+    __slots__ = ("node_id", "address", "shard", "slots", "accepted")
+
+    def __init__(self, node_id, address, shard, slots, accepted=False):
+        self.node_id = node_id
+        self.address = address
+        self.shard = shard
+        self.slots = sorted(slots)
+        self.accepted = accepted
+
+    def as_dict(self):
+        return {"nodeId": self.node_id, "address": self.address, "shard": self.shard,
+                "slots": format_slot_ranges(self.slots), "slotCount": len(self.slots)}
+
+    def describe(self):
+        return "slots %s (%d) of shard %s: their only copy was on node %s (%s), which is gone " \
+            "and had no replica" % (format_slot_ranges(self.slots), len(self.slots),
+                                    "?" if self.shard is None else self.shard, self.node_id,
+                                    self.address)
+
+
+def accepts_loss(node_id, accepted):
+    """True when the user accepted the loss of ``node_id``'s slots: ``accepted`` lists node ids
+    (or prefixes of at least 8 characters, as status shows them)."""
+    return any(len(a) >= 8 and node_id.startswith(a) for a in accepted or ())
+
+
 class ConvergePlan(object):
     """Everything one converge would do, phase by phase, from one observation."""
 
@@ -208,6 +240,8 @@ class ConvergePlan(object):
         self.forgets = []          # (PodState on which, node id)
         self.replicates = []       # (PodState, master node id)
         self.failovers = []        # PodState of the replica to promote
+        self.takeovers = []        # PodState of a replica whose master is gone for good
+        self.lost = []             # LostSlots (accepted ones are covered by an empty master)
         self.repairs = []          # SlotRepair
         self.cover = {}            # master id -> [slots]
         self.moves = []            # (slot, src, dst)
@@ -219,6 +253,7 @@ class ConvergePlan(object):
     def phase_pending(self, phase):
         return bool({
             "meet": self.meets or self.set_epochs,
+            "takeover": self.takeovers,
             "forget_ghosts": self.forgets,
             "replicate": self.replicates,
             "failover": self.failovers,
@@ -245,6 +280,8 @@ class ConvergePlan(object):
             out.append("meet: %s -> %s (%s)" % (src.pod.name, dst.pod.name, dst.pod.address))
         for state, epoch in self.set_epochs:
             out.append("set config epoch %d on %s" % (epoch, state.pod.name))
+        for state in self.takeovers:
+            out.append("takeover: %s takes the slots of its gone master" % state.pod.name)
         for state, node_id in self.forgets:
             out.append("forget %s on %s" % (node_id[:8], state.pod.name))
         for state, master in self.replicates:
@@ -265,6 +302,10 @@ class ConvergePlan(object):
         for state in self.removals:
             out.append("remove %s (%s) from the cluster" % (state.pod.name, state.node_id[:8]))
         return out
+
+    @property
+    def unaccepted_losses(self):
+        return [lost for lost in self.lost if not lost.accepted]
 
     def state_of(self, node_id):
         for state in self.states:
@@ -315,10 +356,12 @@ def _plan_meets(members):
             if other is not state and not state.sees(other)]
 
 
-def _choose_shard_master(shard, shard_states, taken_nodes):
-    """The pod that masters a shard: the one already serving its slots; otherwise an empty
-    master its shard-mates already follow; otherwise the lowest ordinal on a Kubernetes node
-    that hosts no other shard's master (so a node failure costs as few masters as possible)."""
+def _choose_shard_master(shard, shard_states, taken_nodes, ghost_slots=None):
+    """The pod that masters a shard: the one already serving its slots; otherwise a replica of
+    a master that is gone for good (it holds the slots' data; an empty pod never does);
+    otherwise an empty master its shard-mates already follow; otherwise the lowest ordinal on
+    a Kubernetes node that hosts no other shard's master (so a node failure costs as few
+    masters as possible)."""
     with_slots = [s for s in shard_states if s.myself.is_master and s.myself.slots]
     if len(with_slots) > 1:
         successor = _failover_successor(with_slots)
@@ -333,6 +376,10 @@ def _choose_shard_master(shard, shard_states, taken_nodes):
             % (shard, len(with_slots), ", ".join(s.pod.name for s in with_slots)))
     if with_slots:
         return with_slots[0]
+    heirs = [s for s in shard_states if s.myself.is_replica
+             and (ghost_slots or {}).get(s.myself.master_id)]
+    if heirs:
+        return max(heirs, key=lambda s: (_replicated_offset(s), s.dbsize, -s.pod.ordinal))
     followed = {}
     for state in shard_states:
         if state.myself.is_replica and state.myself.master_id:
@@ -345,6 +392,23 @@ def _choose_shard_master(shard, shard_states, taken_nodes):
         if state.pod.node_name is None or state.pod.node_name not in taken_nodes:
             return state
     return ordered[0]
+
+
+def _replicated_offset(state):
+    try:
+        return int(state.replication.get("slave_repl_offset") or 0)
+    except ValueError:
+        return 0
+
+
+def _ghost_slots(members, ids):
+    """node id -> slots, for nodes that members see serving slots but that no pod is."""
+    ghosts = {}
+    for state in members:
+        for node_id, line in state.nodes.items():
+            if node_id not in ids and line.is_master and line.slots:
+                ghosts.setdefault(node_id, (set(), line))[0].update(line.slots)
+    return ghosts
 
 
 def _failover_successor(claimants):
@@ -387,12 +451,13 @@ def observed_owners(members):
     return owners
 
 
-def plan_converge(states, desired, slot_keys=None):
+def plan_converge(states, desired, slot_keys=None, accepted_losses=()):
     """Decide everything a converge does, from one observation of every pod.
 
     ``states``: a PodState for every pod (kept and leaving); all must be reachable.
     ``slot_keys``: ``{slot: {node_id: key count}}`` for open and uncovered slots (the executor
     observes these only when such slots exist).
+    ``accepted_losses``: node ids whose lost slots the user allows to be covered empty.
     """
     plan = ConvergePlan(states)
     unreachable = [s for s in states if not s.reachable]
@@ -421,7 +486,22 @@ def plan_converge(states, desired, slot_keys=None):
             if s.myself.config_epoch == 0]
     plan.meets = _plan_meets(members)
 
-    # Nodes that no pod is: gone for good (a lost volume gives a pod a new id).
+    # Nodes that no pod is: gone for good (a lost volume gives a pod a new id). Every pod
+    # answered with its id, so none of them is such a node: its slots survive only where a
+    # replica followed it (that replica takes over), else they are lost.
+    ghosts = _ghost_slots(members, ids)
+    claimed = observed_owners(members)
+    heirs = set(s.myself.master_id for s in members if s.myself.is_replica)
+    by_address = dict((s.pod.address, s) for s in states)
+    for node_id, (slots, line) in sorted(ghosts.items()):
+        orphaned = slots - set(claimed)
+        if node_id in heirs or not orphaned or not line.is_failing:
+            continue
+        state = by_address.get(line.address)
+        plan.lost.append(LostSlots(node_id, line.address, state.pod.shard if state else None,
+                                   orphaned, accepts_loss(node_id, accepted_losses)))
+    kept_ghosts = set(node_id for node_id in ghosts if node_id in heirs) | set(
+        lost.node_id for lost in plan.unaccepted_losses)
     for state in members:
         for node_id, line in state.nodes.items():
             if node_id in member_ids or node_id in ids:
@@ -433,14 +513,19 @@ def plan_converge(states, desired, slot_keys=None):
                                                         format_slot_ranges(line.slots)))
             if state.myself.master_id == node_id:
                 continue  # following a ghost: replicate moves it first, then forget
+            if node_id in kept_ghosts and line.slots:
+                continue  # its slots' heir takes over first, or the user decides on them
             plan.forgets.append((state, node_id))
 
     # Who masters each kept shard, and who follows whom.
     taken_nodes = set()
     for shard in range(desired.shards):
         shard_states = [s for s in members if s.pod.shard == shard]
-        master = _choose_shard_master(shard, shard_states, taken_nodes)
+        master = _choose_shard_master(shard, shard_states, taken_nodes,
+                                      dict((g, v[0]) for g, v in ghosts.items()))
         plan.shard_masters[shard] = master
+        if master.myself.is_replica and master.myself.master_id in ghosts:
+            plan.takeovers.append(master)
         if master.pod.node_name:
             taken_nodes.add(master.pod.node_name)
         for state in shard_states:
@@ -472,6 +557,14 @@ def plan_converge(states, desired, slot_keys=None):
                 plan.notes.append("shard %d: waiting for a replica of %s to sync before the "
                                   "failover" % (shard, master.pod.name))
 
+    # A lost node whose address Redis dropped (a new node answered there) belongs to the one
+    # shard left without slots, when there is exactly one.
+    bare = [i for i in range(desired.shards) if not plan.shard_masters[i].myself.slots
+            and plan.shard_masters[i] not in plan.takeovers]
+    unplaced = [lost for lost in plan.lost if lost.shard is None]
+    if len(unplaced) == 1 and len(bare) == 1:
+        unplaced[0].shard = bare[0]
+
     kept_masters = [plan.shard_masters[i].node_id for i in range(desired.shards)]
     leaving_masters = [s.node_id for s in leaving
                        if s.myself.is_master and s.myself.slots and s.pod.shard >= desired.shards]
@@ -502,6 +595,11 @@ def plan_converge(states, desired, slot_keys=None):
                                        stale_views=stale))
 
     uncovered = set(range(SLOT_COUNT)) - set(owners)
+    for lost in plan.unaccepted_losses:
+        uncovered -= set(lost.slots)
+    for node_id, (slots, _line) in ghosts.items():
+        if node_id in heirs:
+            uncovered -= slots  # the heir's takeover covers them with their data
     if uncovered:
         counts = {}
         for owner in owners.values():
@@ -521,7 +619,10 @@ def plan_converge(states, desired, slot_keys=None):
     for master, slots in plan.cover.items():
         for slot in slots:
             future[slot] = master
-    plan.moves = plan_slot_moves(future, kept_masters, leaving_masters)
+    # No rebalancing while slots wait for the user's decision on their lost data, nor while
+    # an heir has still to take over: only what is needed, not a reshuffle of a sick cluster.
+    if not plan.unaccepted_losses and not plan.takeovers:
+        plan.moves = plan_slot_moves(future, kept_masters, leaving_masters)
 
     # Leaving pods go once they own nothing and nobody kept follows them.
     for state in leaving:

@@ -40,6 +40,8 @@ REASONS = {
     "InvalidSpec": ("Blocked", "the spec is refused; nothing was changed"),
     "PasswordUnusable": ("Blocked", "the password Secret is missing or unusable"),
     "ConvergeFailed": ("Failed", "a converge step failed; retried at the next reconcile"),
+    "ShardDataLost": ("Blocked", "slots whose only copy is gone stay uncovered until the user "
+                      "accepts the loss (annotation) or restores them"),
     "Paused": ("Paused", "spec.paused is true"),
     # RedisBackup
     "BackupPending": ("Progressing", "the backup waits for its next run"),

@@ -229,11 +229,13 @@ class SentinelPlan(object):
 
 
 def choose_master(candidates, previous_master=None):
-    """The pod with the most recent data: a real master first, then the highest replication
-    offset, then the master of the last status, then the most keys, then the lowest ordinal."""
+    """The pod with the most recent data: never an empty pod over one that holds keys (after a
+    full restart every pod reports offset 0, and a master whose volume was lost comes back
+    empty); then a real master, the highest replication offset, the master of the last status,
+    the most keys, the lowest ordinal."""
     if not candidates:
         return None
-    return max(candidates, key=lambda s: (s.is_master, s.offset,
+    return max(candidates, key=lambda s: (s.dbsize > 0, s.is_master, s.offset,
                                           s.pod.name == previous_master, s.dbsize,
                                           -s.pod.ordinal))
 

@@ -61,3 +61,24 @@ def test_playbook_failure_says_why_without_the_password(pods, tmp_path):
     assert code != 0
     failed = report["plays"][0]["tasks"][1]["hosts"]["localhost"]
     assert "not reachable" in failed["msg"] and "c-shard-1-0" in failed["msg"]
+
+
+def test_playbook_stops_on_a_lost_shard_instead_of_covering_it_empty(pods, tmp_path):
+    """The first report of the issue: shard 2 loses its volume (no replica); the playbook
+    used to return 0 with its slots given to the empty node."""
+    from test_cluster_converge import load_keys, lose_volume, node_id_of, wait_flagged_failed
+
+    pods.ensure(3, 0)
+    assert playbook(pods, 3, 0, tmp_path)[0] == 0
+    load_keys(pods.cluster_client(), 3000)
+    lost = pods.pods[(2, 0)]
+    old_id = node_id_of(lost)
+    lose_volume(lost)
+    wait_flagged_failed(pods, old_id)
+    code, _, report = playbook(pods, 3, 0, tmp_path)
+    assert code != 0
+    failed = [t for t in report["plays"][0]["tasks"]
+              if t["hosts"]["localhost"].get("failed")]
+    assert "ShardDataLost" in failed[0]["hosts"]["localhost"]["msg"]
+    assert old_id in failed[0]["hosts"]["localhost"]["msg"]
+    assert lost.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", 16000) == 0

@@ -279,3 +279,64 @@ def test_repair_tells_an_importing_target_who_owns_the_slot_when_its_view_lost_i
     # Without keys on the importer the slot is only marked stable, but its view is fixed too.
     empty = plan_converge(states, DesiredShape(3, 0), slot_keys={5: {ID[0]: 2}}).repairs[0]
     assert empty.target is None and empty.stale_views == [ID[1]]
+
+
+# --- a shard whose node is gone: lost slots, or an heir that takes over ------------------------
+
+def _shard_two_lost_its_volume(with_replica=False):
+    """Shard 2's master (ID[2]) came back empty with a new id (ID[7]) at the same address;
+    the two other masters flag the old id as failed. ``with_replica``: shard 2 also has a
+    replica (ID[8]) that followed the old master and holds its data."""
+    masters = [(ID[0], ADDR[0], "0-5461"), (ID[1], ADDR[1], "5462-10922")]
+    ghost = _line(ID[2], ADDR[2], "master,fail", slots="10923-16383")
+    heir = _line(ID[8], ADDR[8], "slave", master=ID[2])
+    states = []
+    for index, (node_id, address, _slots) in enumerate(masters):
+        lines = [_line(o, a, "myself,master" if o == node_id else "master", slots=s)
+                 for o, a, s in masters]
+        lines += [ghost, _line(ID[7], ADDR[2], "master")] + ([heir] if with_replica else [])
+        states.append(_state("s%d-0" % index, index, 0, address, lines, dbsize=10))
+    states.append(_state("s2-0", 2, 0, ADDR[2], [_line(ID[7], ADDR[2], "myself,master")] + [
+        _line(o, a, "master", slots=s) for o, a, s in masters]))
+    if with_replica:
+        states.append(_state(
+            "s2-1", 2, 1, ADDR[8],
+            [_line(ID[8], ADDR[8], "myself,slave", master=ID[2]), ghost] + [
+                _line(o, a, "master", slots=s) for o, a, s in masters],
+            replication={"master_link_status": "down", "slave_repl_offset": "5000"},
+            dbsize=10))
+    return states
+
+
+def test_plan_never_covers_the_slots_of_a_gone_node_without_a_replica():
+    plan = plan_converge(_shard_two_lost_its_volume(), DesiredShape(3, 0))
+    assert [(lost.node_id, lost.shard, format_slot_ranges(lost.slots))
+            for lost in plan.unaccepted_losses] == [(ID[2], 2, "10923-16383")]
+    assert plan.cover == {} and plan.moves == []
+    # The evidence stays: no pod forgets the lost node while the user has not decided.
+    assert ID[2] not in [node_id for _, node_id in plan.forgets]
+    assert "only copy was on node %s" % ID[2] in plan.unaccepted_losses[0].describe()
+
+
+def test_plan_covers_lost_slots_empty_once_the_user_accepts_the_loss():
+    plan = plan_converge(_shard_two_lost_its_volume(), DesiredShape(3, 0),
+                         accepted_losses=[ID[2][:8]])
+    assert plan.unaccepted_losses == [] and [lost.accepted for lost in plan.lost] == [True]
+    assert {plan.name_of(m): format_slot_ranges(s) for m, s in plan.cover.items()} == {
+        "s2-0": "10923-16383"}
+    assert sorted(s.pod.name for s, n in plan.forgets if n == ID[2]) == ["s0-0", "s1-0"]
+    # A prefix shorter than status shows (8 characters) accepts nothing.
+    short = plan_converge(_shard_two_lost_its_volume(), DesiredShape(3, 0),
+                          accepted_losses=[ID[2][:4]])
+    assert len(short.unaccepted_losses) == 1
+
+
+def test_plan_gives_a_gone_masters_slots_to_its_replica_never_to_the_empty_pod():
+    plan = plan_converge(_shard_two_lost_its_volume(with_replica=True), DesiredShape(3, 1))
+    assert plan.lost == []
+    assert plan.shard_masters[2].pod.name == "s2-1"
+    assert [s.pod.name for s in plan.takeovers] == ["s2-1"]
+    assert plan.phase_pending("takeover")
+    assert plan.cover == {} and plan.moves == []
+    # The empty pod follows the heir; nobody is told to follow the empty pod.
+    assert [(s.pod.name, m) for s, m in plan.replicates] == [("s2-0", ID[8])]

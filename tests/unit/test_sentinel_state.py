@@ -315,3 +315,16 @@ def test_a_sentinel_that_missed_a_switch_is_re_pointed():
     plan = plan_sentinel(redis_states, sentinels, shape())
     assert plan.master.pod.name == "r-1"
     assert [s.pod.name for s in plan.monitors] == ["s-2"]
+
+
+def test_choose_master_never_picks_an_empty_previous_master_over_a_pod_with_data():
+    """A full restart from AOF: every pod parked, every offset 0; the previous master's volume
+    was lost (0 keys), the others reloaded theirs."""
+    states = [redis(0, PARKED, dbsize=0), redis(1, PARKED, dbsize=10), redis(2, PARKED, dbsize=9)]
+    assert choose_master(states, previous_master="r-0").pod.name == "r-1"
+    # A real master that came back empty loses to a replica holding the keys too.
+    states = [redis(0, MASTER_INFO, dbsize=0), redis(1, replica_info(link="down"), dbsize=10)]
+    assert choose_master(states, previous_master="r-0").pod.name == "r-1"
+    # With data everywhere, the previous master still wins over a replica with more keys.
+    states = [redis(0, PARKED, dbsize=5), redis(1, PARKED, dbsize=10)]
+    assert choose_master(states, previous_master="r-0").pod.name == "r-0"
