@@ -183,6 +183,24 @@ class RedisProcess(object):
             self.port = free_port(host)
         return self.start()
 
+    def lose_volume(self, host=None):
+        """kill -9, then start on an empty volume: no data, no nodes.conf (a new node id); on
+        the same address, or on ``host`` (a re-created pod gets a new IP)."""
+        self.kill()
+        for name in os.listdir(self.workdir):
+            path = os.path.join(self.workdir, name)
+            if name not in ("redis.conf", "redis.log"):
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+        if host:
+            self.host, self.port = host, free_port(host)
+        return self.start()
+
+    def node_id(self):
+        return self.client().execute_command("CLUSTER", "MYID").decode()
+
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -226,6 +244,22 @@ class ClusterPods(object):
         for proc in self.pods.values():
             proc.cleanup()
         self.pods.clear()
+
+
+def wait_flagged_failed(pods, node_id, seconds=30):
+    """Until every pod that knows the node flags it failed or address-less (a new node
+    answered at its address: Redis then drops the old one's address)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        flags = []
+        for proc in pods.pods.values():
+            for line in proc.client().execute_command("CLUSTER", "NODES").decode().splitlines():
+                if line.startswith(node_id):
+                    flags.append(set(line.split()[2].split(",")))
+        if all(f & {"fail", "noaddr"} for f in flags):
+            return
+        time.sleep(0.2)
+    raise AssertionError("%s never flagged failed" % node_id)
 
 
 def cluster_check(proc):

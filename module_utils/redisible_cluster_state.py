@@ -356,7 +356,7 @@ def _plan_meets(members):
             if other is not state and not state.sees(other)]
 
 
-def _choose_shard_master(shard, shard_states, taken_nodes, ghost_slots=None):
+def _choose_shard_master(shard, shard_states, taken_nodes, ghost_ids=()):
     """The pod that masters a shard: the one already serving its slots; otherwise a replica of
     a master that is gone for good (it holds the slots' data; an empty pod never does);
     otherwise an empty master its shard-mates already follow; otherwise the lowest ordinal on
@@ -377,7 +377,7 @@ def _choose_shard_master(shard, shard_states, taken_nodes, ghost_slots=None):
     if with_slots:
         return with_slots[0]
     heirs = [s for s in shard_states if s.myself.is_replica
-             and (ghost_slots or {}).get(s.myself.master_id)]
+             and s.myself.master_id in ghost_ids]
     if heirs:
         return max(heirs, key=lambda s: (_replicated_offset(s), s.dbsize, -s.pod.ordinal))
     followed = {}
@@ -490,11 +490,11 @@ def plan_converge(states, desired, slot_keys=None, accepted_losses=()):
     # answered with its id, so none of them is such a node: its slots survive only where a
     # replica followed it (that replica takes over), else they are lost.
     ghosts = _ghost_slots(members, ids)
-    claimed = observed_owners(members)
+    owners = observed_owners(members)
     heirs = set(s.myself.master_id for s in members if s.myself.is_replica)
     by_address = dict((s.pod.address, s) for s in states)
     for node_id, (slots, line) in sorted(ghosts.items()):
-        orphaned = slots - set(claimed)
+        orphaned = slots - set(owners)
         if node_id in heirs or not orphaned or not line.is_failing:
             continue
         state = by_address.get(line.address)
@@ -521,8 +521,7 @@ def plan_converge(states, desired, slot_keys=None, accepted_losses=()):
     taken_nodes = set()
     for shard in range(desired.shards):
         shard_states = [s for s in members if s.pod.shard == shard]
-        master = _choose_shard_master(shard, shard_states, taken_nodes,
-                                      dict((g, v[0]) for g, v in ghosts.items()))
+        master = _choose_shard_master(shard, shard_states, taken_nodes, ghosts)
         plan.shard_masters[shard] = master
         if master.myself.is_replica and master.myself.master_id in ghosts:
             plan.takeovers.append(master)
@@ -570,7 +569,6 @@ def plan_converge(states, desired, slot_keys=None, accepted_losses=()):
                        if s.myself.is_master and s.myself.slots and s.pod.shard >= desired.shards]
 
     # Open slots left by a crash, then uncovered slots.
-    owners = observed_owners(members)
     slot_keys = slot_keys or {}
     open_slots = {}
     for state in members:

@@ -2,12 +2,10 @@
 
 import multiprocessing
 import os
-import shutil
 import threading
 import time
 
 import pytest
-import redis_harness
 from ansible.module_utils.redisible_cluster_converge import ConvergeError, converge
 from ansible.module_utils.redisible_replies import SLOT_COUNT
 from redis.crc import key_slot
@@ -19,6 +17,7 @@ from redis_harness import (
     load_keys,
     missing_or_wrong,
     versions,
+    wait_flagged_failed,
 )
 
 pytestmark = pytest.mark.timeout(600)
@@ -299,50 +298,14 @@ def test_all_pods_restart_on_new_addresses(pods, version):
 
 # f2. a node comes back without its volume ----------------------------------------------------
 
-def lose_volume(proc, host=None):
-    """The pod restarts on an empty volume: no data, no nodes.conf (a new node id); on the same
-    address, or on ``host`` (a re-created pod gets a new IP)."""
-    proc.kill()
-    for name in os.listdir(proc.workdir):
-        path = os.path.join(proc.workdir, name)
-        if name not in ("redis.conf", "redis.log"):
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            else:
-                os.remove(path)
-    if host:
-        proc.host, proc.port = host, redis_harness.free_port(host)
-    proc.start()
-
-
-def wait_flagged_failed(pods, node_id, seconds=30):
-    """Until every pod that knows the node flags it failed or address-less (a new node
-    answered at its address: Redis then drops the old one's address)."""
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        flags = []
-        for proc in pods.pods.values():
-            for line in proc.client().execute_command("CLUSTER", "NODES").decode().splitlines():
-                if line.startswith(node_id):
-                    flags.append(set(line.split()[2].split(",")))
-        if all(f & {"fail", "noaddr"} for f in flags):
-            return
-        time.sleep(0.2)
-    raise AssertionError("%s never flagged failed" % node_id)
-
-
-def node_id_of(proc):
-    return proc.client().execute_command("CLUSTER", "MYID").decode()
-
-
 def test_lost_shard_is_reported_never_covered_until_the_loss_is_accepted(pods):
     pods.ensure(3, 0)
     run(pods, 3, 0)
     data = load_keys(pods.cluster_client(), 30000)
     lost_proc = pods.pods[(2, 0)]
-    old_id = node_id_of(lost_proc)
+    old_id = lost_proc.node_id()
     lost_keys = set(k for k in data if key_slot(k.encode()) >= 10923)
-    lose_volume(lost_proc)
+    lost_proc.lose_volume()
     wait_flagged_failed(pods, old_id)
     result = run(pods, 3, 0)
     assert [(e["nodeId"], e["shard"], e["slots"]) for e in result["lost_slots"]] == [
@@ -373,7 +336,7 @@ def test_master_back_without_its_volume_never_takes_its_replicas_data(pods):
     topology = run(pods, 3, 1, check_mode=True)["topology"]
     master_pod = topology[2]["master"]["pod"]
     proc = pods.pods[(2, int(master_pod.rsplit("-", 1)[1]))]
-    old_id = node_id_of(proc)
+    old_id = proc.node_id()
     heir = pods.pods[(2, 1 - int(master_pod.rsplit("-", 1)[1]))]
     # The premise: the replica holds every key (the master waits for its acknowledgement).
     deadline = time.time() + 30
@@ -382,7 +345,7 @@ def test_master_back_without_its_volume_never_takes_its_replicas_data(pods):
     assert heir.client().dbsize() == proc.client().dbsize() > 0
     # On a new address, as a re-created pod: on the same one, the replica's replication link
     # reaches the empty new node before anything else can act (see docs/data-safety.md).
-    lose_volume(proc, host="127.0.0.42")
+    proc.lose_volume(host="127.0.0.42")
     wait_flagged_failed(pods, old_id)
     result = run(pods, 3, 1)
     assert result["lost_slots"] == []

@@ -6,7 +6,14 @@ import subprocess
 import sys
 
 import pytest
-from redis_harness import PASSWORD, ClusterPods, cluster_check, versions
+from redis_harness import (
+    PASSWORD,
+    ClusterPods,
+    cluster_check,
+    load_keys,
+    versions,
+    wait_flagged_failed,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOK = os.path.join(ROOT, "playbooks", "converge_local.yml")
@@ -66,14 +73,12 @@ def test_playbook_failure_says_why_without_the_password(pods, tmp_path):
 def test_playbook_stops_on_a_lost_shard_instead_of_covering_it_empty(pods, tmp_path):
     """The first report of the issue: shard 2 loses its volume (no replica); the playbook
     used to return 0 with its slots given to the empty node."""
-    from test_cluster_converge import load_keys, lose_volume, node_id_of, wait_flagged_failed
-
     pods.ensure(3, 0)
     assert playbook(pods, 3, 0, tmp_path)[0] == 0
     load_keys(pods.cluster_client(), 3000)
     lost = pods.pods[(2, 0)]
-    old_id = node_id_of(lost)
-    lose_volume(lost)
+    old_id = lost.node_id()
+    lost.lose_volume()
     wait_flagged_failed(pods, old_id)
     code, _, report = playbook(pods, 3, 0, tmp_path)
     assert code != 0
